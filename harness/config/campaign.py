@@ -1,0 +1,136 @@
+"""Campaign description (`campaigns/<name>.toml`): the matrix of models x compression x numeric
+type x boards, how many repetitions, where results go and what to report."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from harness.config.loader import find_config, load_model
+
+NumericType = Literal["float32", "uint8", "int8", "qmn"]
+PruneMethod = Literal["none", "structural", "element"]
+Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude"]
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSettings(_Strict):
+    name: Literal["digits", "mnist", "cifar10"] = "digits"
+    path: str | None = Field(None, description="Folder with MNIST IDX / CIFAR-10 batches (not needed for digits)")
+    resize: int | None = Field(28, gt=0, description="Resize images to this side (digits: 8 -> 28)")
+    seed: int = 0
+
+
+class ModelSettings(_Strict):
+    id: str
+    arch: str = Field(description="Model-zoo name (lenet, lenet-light, ...) or path to an ONNX file")
+    epochs: int = Field(8, ge=0)
+    retrain_epochs: int = Field(4, ge=0)
+    lr: float = Field(1e-3, gt=0)
+    batch_size: int = Field(64, gt=0)
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        if not ID_RE.match(v):
+            raise ValueError("ids may use letters, digits, '_', '-', '.'")
+        return v
+
+
+class CompressionSettings(_Strict):
+    id: str
+    method: PruneMethod = "none"
+    heuristic: Heuristic = "l1"
+    schedule: Literal["one-shot", "agp"] = "agp"
+    agp_steps: int = Field(4, ge=1)
+    rate: float | None = Field(None, ge=0, lt=1, description="Fraction of parameters removed")
+    target_relative_accuracy: float | None = Field(
+        None, gt=0, le=1.0, description="Pick the highest candidate rate keeping this fraction of baseline accuracy"
+    )
+    candidate_rates: list[float] = Field(default_factory=list)
+
+    @field_validator("candidate_rates")
+    @classmethod
+    def _rates(cls, v: list[float]) -> list[float]:
+        bad = [r for r in v if not 0 <= r < 1]
+        if bad:
+            raise ValueError(f"pruning rates must lie in [0, 1); bad: {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _rate_or_target(self) -> CompressionSettings:
+        if self.method == "none":
+            return self
+        if (self.rate is None) == (self.target_relative_accuracy is None):
+            raise ValueError("give exactly one of 'rate' or 'target_relative_accuracy' for a pruning method")
+        if self.target_relative_accuracy is not None and not self.candidate_rates:
+            raise ValueError("'target_relative_accuracy' needs 'candidate_rates' to search")
+        return self
+
+
+class ReportSettings(_Strict):
+    formats: list[Literal["markdown", "latex", "csv", "html"]] = Field(
+        default_factory=lambda: ["markdown", "csv", "latex", "html"]
+    )
+    plots: bool = True
+    baseline_run: str | None = Field(None, description="Run folder to compare against (regression gate)")
+
+
+class CampaignConfig(_Strict):
+    name: str
+    description: str = ""
+    rig: str = Field("sim", description="Rig name or path (instruments/<rig>.toml)")
+    output_dir: str = Field("results", description="Run folders are created below this")
+    repetitions: int = Field(8, ge=1, description="Measured inferences per configuration (the paper's n = 8)")
+    warmup: int = Field(1, ge=0, description="Inferences run first and discarded")
+    accuracy_samples: int = Field(32, ge=0, description="Test inputs run on the device to check outputs")
+    max_retries: int = Field(2, ge=0)
+    seed: int = 0
+    dataset: DatasetSettings = DatasetSettings()
+    models: list[ModelSettings] = Field(min_length=1)
+    compression: list[CompressionSettings] = Field(min_length=1)
+    quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1)
+    boards: list[str] = Field(min_length=1)
+    report: ReportSettings = ReportSettings()
+    source_file: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> CampaignConfig:
+        for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression])):
+            dup = {i for i in ids if ids.count(i) > 1}
+            if dup:
+                raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")
+        return self
+
+
+def load_campaign(name_or_path: str | Path, check_references: bool = True) -> CampaignConfig:
+    from harness.config.board import load_board
+    from harness.config.rig import load_rig
+    from harness.errors import ConfigError
+
+    path = find_config("campaigns", name_or_path)
+    camp = load_model(CampaignConfig, path)
+    if check_references:
+        problems = []
+        for i, b in enumerate(camp.boards):
+            try:
+                load_board(b)
+            except ConfigError as exc:
+                problems.append(f"field 'boards.{i}': {exc}")
+        try:
+            rig = load_rig(camp.rig)
+            missing = [b for b in camp.boards if rig.dut_for(b) is None]
+            if missing:
+                problems.append(f"field 'boards': {missing} not on rig {rig.name!r} (its boards: {[d.board for d in rig.duts]})")
+        except ConfigError as exc:
+            problems.append(f"field 'rig': {exc}")
+        if problems:
+            raise ConfigError(str(path), problems)
+    return camp.model_copy(update={"source_file": str(path)})

@@ -1,0 +1,90 @@
+"""Rig description (`instruments/<rig>.toml`): which boards sit on the bench, how they are
+reached, which power analyzer supplies them and which instruments time the GPIO pulse."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from harness.config.loader import find_config, load_model
+
+TimingKind = Literal["scope", "logic-analyzer", "pa-trigger", "cycle-counter"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DutSettings(_Strict):
+    board: str = Field(description="Board name (boards/<name>.toml)")
+    probe: str | None = Field(None, description="Debug probe unique id; 'sim:<board>' for a simulated board")
+    serial: str = Field(
+        "sim", description="pyserial port or URL (/dev/ttyACM0, socket://127.0.0.1:4000); 'sim' = the simulated UART"
+    )
+    baudrate: int | None = Field(None, gt=0, description="Overrides the board's UART baud rate")
+    analyzer_channel: int = Field(1, ge=1, le=4, description="Power analyzer output powering this board")
+    trigger_pin: int = Field(1, ge=1, le=7, description="Analyzer digital-port pin wired to the board's GPIO")
+
+
+class PowerAnalyzerSettings(_Strict):
+    kind: Literal["n6705a", "none"] = "n6705a"
+    resource: str = Field(
+        "sim", description="VISA resource, e.g. TCPIP0::192.0.2.10::5025::SOCKET; 'sim' = simulated N6705A"
+    )
+    backend: Literal["@py", "@ivi", "@sim"] = "@py"
+    timeout_ms: int = Field(10000, gt=0)
+    sample_interval_s: float = Field(20.48e-6, gt=0, description="Requested interval; the analyzer quantises it")
+    settle_s: float = Field(0.2, ge=0, description="Wait after switching the output on")
+
+
+class TimingSettings(_Strict):
+    kind: TimingKind
+    resource: str | None = Field(None, description="VISA resource (scope) or sigrok driver (logic analyzer)")
+    dialect: Literal["keysight", "rigol", "tektronix"] | None = None
+    channel: str | None = None
+
+
+class RigConfig(_Strict):
+    name: str
+    description: str = ""
+    duts: list[DutSettings] = Field(min_length=1)
+    power_analyzer: PowerAnalyzerSettings = PowerAnalyzerSettings()
+    timing: list[TimingSettings] = Field(
+        default_factory=lambda: [TimingSettings(kind="pa-trigger"), TimingSettings(kind="cycle-counter")],
+        min_length=1,
+    )
+    cross_check_tolerance: float = Field(0.02, gt=0, lt=1, description="Relative disagreement allowed between timing sources")
+    source_file: str | None = Field(None, exclude=True)
+
+    @model_validator(mode="after")
+    def _checks(self) -> RigConfig:
+        boards = [d.board for d in self.duts]
+        if len(set(boards)) != len(boards):
+            raise ValueError(f"duts: board listed twice in {boards}")
+        for t in self.timing:
+            if t.kind == "scope" and (t.resource is None or t.dialect is None):
+                raise ValueError("timing kind 'scope' needs 'resource' and 'dialect' (keysight, rigol, tektronix)")
+        return self
+
+    def dut_for(self, board: str) -> DutSettings | None:
+        return next((d for d in self.duts if d.board == board), None)
+
+
+def load_rig(name_or_path: str | Path, check_boards: bool = True) -> RigConfig:
+    from harness.config.board import load_board
+    from harness.errors import ConfigError
+
+    path = find_config("instruments", name_or_path)
+    rig = load_model(RigConfig, path)
+    if check_boards:
+        problems = []
+        for i, dut in enumerate(rig.duts):
+            try:
+                load_board(dut.board)
+            except ConfigError as exc:
+                problems.append(f"field 'duts.{i}.board': {exc}")
+        if problems:
+            raise ConfigError(str(path), problems)
+    return rig.model_copy(update={"source_file": str(path)})
