@@ -1,0 +1,104 @@
+"""The `harness` command line. Each pipeline stage lives in its own sub-package and contributes
+its commands from ``harness/<stage>/cli.py``; this module only wires them together and turns
+HarnessError into a clean message and exit code."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Callable
+
+import typer
+from rich.console import Console
+
+from harness import __version__
+from harness.errors import HarnessError, NotBuiltYet
+
+err_console = Console(stderr=True)
+
+app = typer.Typer(
+    name="harness",
+    help=(
+        "Hardware-in-the-loop benchmarking of neural networks on Arm Cortex-M boards: "
+        "compress -> build -> flash -> measure -> report, on a real bench or the simulated rig."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# (command name, module, function, help shown if the stage is missing)
+STAGE_COMMANDS: list[tuple[str, str, str, str]] = [
+    ("compress", "harness.compress.cli", "compress", "Train, prune and quantize a model into an artifact."),
+    ("build", "harness.build.cli", "build", "Generate C for an artifact and cross-compile firmware for a board."),
+    ("flash", "harness.flash.cli", "flash", "Program firmware into a board through pyOCD (or a DAPLink drive)."),
+    ("measure", "harness.instruments.cli", "measure", "Measure latency, power and energy of flashed firmware."),
+    ("run", "harness.campaign.cli", "run", "Run a whole benchmark campaign (the main job)."),
+    ("report", "harness.report.cli", "report", "Write paper-style tables and plots for a campaign run."),
+    ("compare", "harness.report.cli", "compare", "Compare a run against a baseline run (regression gate for CI)."),
+    ("validate", "harness.config.cli", "validate", "Check board, rig and campaign files without running anything."),
+]
+SUB_APPS: list[tuple[str, str, str]] = [
+    ("rig", "harness.instruments.cli", "Inspect the bench: probes, serial ports, instruments (rig doctor)."),
+    ("sim", "harness.sim.cli", "The simulated rig: emulated boards and the simulated N6705A."),
+]
+
+
+def _not_built(name: str, reason: str) -> Callable[..., None]:
+    def command() -> None:
+        raise NotBuiltYet(f"'harness {name}' is not built yet ({reason}).")
+
+    return command
+
+
+def _register() -> None:
+    for name, module, func, help_text in STAGE_COMMANDS:
+        try:
+            fn = getattr(importlib.import_module(module), func)
+            app.command(name, help=fn.__doc__ or help_text)(fn)
+        except (ImportError, AttributeError) as exc:
+            app.command(name, help=f"(not built yet) {help_text}")(_not_built(name, str(exc)))
+    for name, module, help_text in SUB_APPS:
+        try:
+            sub = importlib.import_module(module).app
+            app.add_typer(sub, name=name, help=help_text)
+        except (ImportError, AttributeError) as exc:
+            app.command(name, help=f"(not built yet) {help_text}")(_not_built(name, str(exc)))
+
+
+@app.callback(invoke_without_command=True)
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the harness version and exit."),
+) -> None:
+    if version:
+        typer.echo(f"harness {__version__}")
+        raise typer.Exit()
+
+
+_register()
+
+
+def main() -> None:
+    try:
+        app(standalone_mode=False)
+    except HarnessError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, markup=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("[bold red]interrupted[/]")
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(1)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        raise
+
+
+if __name__ == "__main__":
+    main()
