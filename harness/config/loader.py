@@ -60,6 +60,9 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             problems.append(f"field '{field}': required but missing")
             continue
         value = err.get("input")
+        if isinstance(value, dict):  # a cross-field check: the message names the fields
+            problems.append(f"field '{field}': {msg.removeprefix('Value error, ')}")
+            continue
         shown = repr(value)
         if len(shown) > 80:
             shown = shown[:77] + "..."

@@ -1,0 +1,26 @@
+# One command each, on a fresh Debian/Ubuntu machine:
+#   make demo   set everything up and run the example campaign on the simulated rig
+#   make test   set everything up and run the test suite
+.PHONY: setup demo test lint bench clean
+
+CAMPAIGN ?= campaigns/lenet-digits.toml
+PYTEST_ARGS ?=
+
+setup:
+	bash scripts/setup.sh
+
+demo: setup
+	.venv/bin/harness run $(CAMPAIGN) --resume
+
+test: setup
+	.venv/bin/ruff check harness tests benchmarks
+	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+
+lint:
+	.venv/bin/ruff check harness tests benchmarks
+
+bench: setup
+	for b in benchmarks/*.py; do .venv/bin/python $$b || exit 1; done
+
+clean:
+	rm -rf results/ .pytest_cache .ruff_cache

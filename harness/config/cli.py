@@ -1,0 +1,71 @@
+"""`harness validate`: check configuration files without running anything."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from harness.config.loader import read_toml, repo_root
+from harness.errors import ConfigError, HarnessError
+
+KINDS = ("boards", "instruments", "campaigns")
+
+
+def detect_kind(path: Path) -> str:
+    """Which schema a file follows: by its folder, else by its keys."""
+    if path.parent.name in KINDS:
+        return path.parent.name
+    data = read_toml(path)
+    if "duts" in data:
+        return "instruments"
+    if "models" in data or "compression" in data:
+        return "campaigns"
+    if "mcu" in data or "core" in data:
+        return "boards"
+    raise ConfigError(str(path), ["cannot tell whether this is a board, rig or campaign file "
+                                  "(expected keys 'mcu', 'duts' or 'models')"])
+
+
+def validate_file(path: Path) -> str:
+    """Validate one file; returns a one-line summary or raises ConfigError."""
+    from harness.config import load_board, load_campaign, load_rig
+
+    kind = detect_kind(path)
+    if kind == "boards":
+        b = load_board(path)
+        return f"board {b.name}: {b.mcu} {b.core} @ {b.clock_hz / 1e6:g} MHz, supply {b.supply.nominal_v} V (max {b.supply.abs_max_v} V)"
+    if kind == "instruments":
+        r = load_rig(path)
+        return f"rig {r.name}: {len(r.duts)} board(s), analyzer {r.power_analyzer.kind} at {r.power_analyzer.resource}"
+    c = load_campaign(path)
+    n = len(c.models) * len(c.compression) * len(c.quantization) * len(c.boards)
+    return f"campaign {c.name}: {n} configurations x n={c.repetitions}"
+
+
+def validate(
+    paths: list[Path] = typer.Argument(
+        None, help="Files to check. Default: every shipped file in boards/, instruments/ and campaigns/."
+    ),
+) -> None:
+    """Check board, rig and campaign TOML files against their schemas without running anything.
+
+    Each problem names the file, the field, the bad value and what is allowed. Exits 2 if any
+    file is invalid.
+    """
+    from rich.console import Console
+    from rich.markup import escape
+
+    console = Console()
+    if not paths:
+        root = repo_root()
+        paths = [p for kind in KINDS for p in sorted((root / kind).glob("*.toml"))]
+    bad = 0
+    for path in paths:
+        try:
+            console.print(f"[green]ok[/]   {path}: {validate_file(path)}", highlight=False)
+        except HarnessError as exc:
+            bad += 1
+            console.print(f"[red]FAIL[/] {escape(str(exc))}", highlight=False)
+    if bad:
+        raise typer.Exit(2)
