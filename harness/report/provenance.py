@@ -1,0 +1,93 @@
+"""The provenance section of a report and its machine-readable manifest: which harness version,
+git commit, toolchain, instruments (*IDN?) and firmware images produced the numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from harness.report.rundata import RunData
+
+
+def _values(cell: Any) -> list[str]:
+    """A stored text field, which may hold a JSON list, as a list of strings."""
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return []
+    text = str(cell)
+    if text.startswith("["):
+        try:
+            return [str(v) for v in json.loads(text)]
+        except json.JSONDecodeError:
+            pass
+    return [text]
+
+
+def _unique(series: Any) -> list[str]:
+    seen: dict[str, None] = {}
+    for cell in series:
+        for v in _values(cell):
+            seen[v] = None
+    return list(seen)
+
+
+def _clean(v: Any) -> Any:
+    if isinstance(v, float) and math.isnan(v):
+        return None
+    return v.item() if hasattr(v, "item") else v
+
+
+def manifest(run: RunData) -> dict[str, Any]:
+    """JSON-ready provenance of a run (written as report/provenance.json)."""
+    sessions = [
+        {k: _clean(r.get(k)) for k in ("session_id", "started_at", "ended_at", "end_status", "harness_version",
+                                       "git_commit", "git_dirty", "hostname", "platform", "python_version")}
+        for r in run.runs.to_dict("records")
+    ]
+    p = run.provenance
+
+    def col(c: str) -> list[str]:
+        return _unique(p[c]) if c in p.columns else []
+
+    firmware = [
+        {k: _clean(r.get(k)) for k in ("config_id", "board", "firmware_sha256", "build_id", "model_hash", "toolchain",
+                                       "probe_id", "recorded_at")}
+        for r in p.to_dict("records")
+    ]
+    return {
+        "campaign": run.name,
+        "campaign_sha256": _clean(run.runs["campaign_sha256"].iloc[-1]) if len(run.runs) else None,
+        "sessions": sessions,
+        "toolchains": col("toolchain"),
+        "instruments": col("instrument_idn"),
+        "probes": col("probe_id"),
+        "serial_ports": col("serial_port"),
+        "timing_sources": col("timing_sources"),
+        "firmware": firmware,
+    }
+
+
+def to_markdown(m: dict[str, Any]) -> str:
+    lines = ["## Provenance", ""]
+    lines.append(f"- campaign: `{m['campaign']}` (file sha256 `{m['campaign_sha256'] or 'n/a'}`)")
+    for s in m["sessions"]:
+        dirty = " (uncommitted changes)" if s.get("git_dirty") else ""
+        lines.append(
+            f"- session {s['session_id']}: {s['started_at']} -> {s['ended_at'] or 'not ended'}"
+            f" ({s['end_status'] or 'unknown'}); harness {s['harness_version']}, git `{s['git_commit'] or 'n/a'}`{dirty};"
+            f" host {s['hostname']} ({s['platform']}, Python {s['python_version']})"
+        )
+    for key, label in (("toolchains", "toolchain"), ("instruments", "instruments (*IDN?)"), ("probes", "probes"),
+                       ("serial_ports", "serial ports"), ("timing_sources", "timing sources")):
+        vals = m[key]
+        lines.append(f"- {label}: " + (", ".join(f"`{v}`" for v in vals) if vals else "not recorded"))
+    if m["firmware"]:
+        lines += ["", "| configuration | board | firmware sha256 | build id | model hash |", "| :--- | :--- | :--- | :--- | :--- |"]
+        for f in m["firmware"]:
+            sha = (f["firmware_sha256"] or "n/a")[:16]
+            lines.append(f"| {f['config_id']} | {f['board'] or ''} | `{sha}` | {f['build_id'] or ''} |"
+                         f" {(f['model_hash'] or '')[:16]} |")
+    else:
+        lines.append("- firmware: no images recorded")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,138 @@
+"""``harness report``: turn a run folder into ``<run_dir>/report/`` — report.md with every table,
+figure link, failure and the provenance, plus each table as .md/.tex/.csv/.html and the figures."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.report import provenance, render
+from harness.report.rundata import RunData, load_run
+from harness.report.table import Table
+from harness.report.tables import comparison_table
+
+ALL_FORMATS = list(render.FORMATS)
+
+
+def report_settings(run: RunData) -> tuple[list[str], bool, str | None]:
+    """(formats, plots, baseline_run) from the campaign's [report] table, defaults otherwise."""
+    rep = run.campaign().get("report", {})
+    formats = [f for f in rep.get("formats", ALL_FORMATS) if f in render.FORMATS] or ALL_FORMATS
+    return formats, bool(rep.get("plots", True)), rep.get("baseline_run")
+
+
+def type_comparisons(run: RunData, summary: Any) -> list[Table]:
+    """Table-5-style tables of every other numeric type against float32 within the run."""
+    types = [t for t in summary["numeric_type"].dropna().unique() if t != "float32"]
+    if "float32" not in set(summary["numeric_type"].dropna()):
+        return []
+    base = summary[summary["numeric_type"] == "float32"]
+    tables = []
+    for t in sorted(types):
+        tab = comparison_table(base, summary[summary["numeric_type"] == t], ["model_id", "compression_id", "board"],
+                               "float32", str(t), name=f"compare_{t}_vs_float32")
+        if tab.rows:
+            tables.append(tab)
+    return tables
+
+
+def _status_line(run: RunData) -> str:
+    counts = run.configs["status"].value_counts().to_dict()
+    parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+    return f"{len(run.configs)} configurations ({parts}); {len(run.measurements)} measured repetitions."
+
+
+def _failures(run: RunData) -> list[str]:
+    bad = run.configs[run.configs["status"].isin(["failed", "does-not-fit"])]
+    return [f"- `{r.config_id}`: {r.status}" + (f" — {r.failure_reason}" if r.failure_reason else "")
+            for r in bad.itertuples()]
+
+
+def write_report(
+    run_dir: str | Path,
+    formats: list[str] | None = None,
+    plots: bool | None = None,
+    baseline: str | Path | None = None,
+    out_dir: Path | None = None,
+) -> dict[str, list[Path]]:
+    """Write the report of a run; returns the written paths grouped as report/tables/plots/data.
+
+    ``formats``/``plots``/``baseline`` default to the campaign's [report] settings."""
+    run = load_run(run_dir)
+    c_formats, c_plots, c_baseline = report_settings(run)
+    formats = formats or c_formats
+    plots = c_plots if plots is None else plots
+    out = out_dir or run.run_dir / "report"
+    out.mkdir(parents=True, exist_ok=True)
+
+    summary = run.summary()
+    tables = [run.table3()]
+    tables += type_comparisons(run, summary)
+    notes: list[str] = []
+    if baseline is None and c_baseline:  # from the campaign file: a missing folder is only a note
+        found = _resolve(run.run_dir, c_baseline)
+        if (found / "results.sqlite").is_file():
+            baseline = found
+        else:
+            notes.append(f"Baseline run `{c_baseline}` (campaign [report].baseline_run) not found; comparison skipped.")
+    if baseline is not None:
+        base = load_run(_resolve(run.run_dir, baseline))
+        tables.append(comparison_table(base.summary(), summary, ["config_id"], f"baseline {base.run_dir.name}",
+                                       f"this run {run.run_dir.name}", name="compare_baseline"))
+    tables += [run.footprint(), run.accuracy()]
+
+    written: dict[str, list[Path]] = {"report": [], "tables": [], "plots": [], "data": []}
+    for t in tables:
+        written["tables"] += render.write_table(t, out, formats)
+    if plots:
+        from harness.report.plots import all_plots
+
+        written["plots"] = all_plots(summary, run.configs, out / "plots")
+
+    man = provenance.manifest(run)
+    prov = out / "provenance.json"
+    prov.write_text(json.dumps(man, indent=2, default=str) + "\n", encoding="utf-8")
+    summ = out / "summary.csv"
+    summary.to_csv(summ, index=False)
+    written["data"] = [prov, summ]
+
+    md = out / "report.md"
+    md.write_text(_report_markdown(run, tables, written["plots"], man, out, notes), encoding="utf-8")
+    written["report"] = [md]
+    return written
+
+
+def _resolve(run_dir: Path, baseline: str | Path) -> Path:
+    """A baseline path as given if it exists, else next to the run folder (runs share a parent)."""
+    p = Path(baseline)
+    if p.is_absolute() or p.exists():
+        return p
+    sibling = run_dir.parent / p
+    return sibling if sibling.exists() else p
+
+
+def _report_markdown(
+    run: RunData, tables: list[Table], plot_paths: list[Path], man: dict[str, Any], out: Path, notes: list[str]
+) -> str:
+    desc = run.campaign().get("description", "")
+    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"# Benchmark report: {run.name}", ""]
+    if desc:
+        parts += [desc, ""]
+    parts += [f"Run folder `{run.run_dir}`, report written {stamp}. {_status_line(run)}", ""]
+    parts += [*notes, ""] if notes else []
+    for t in tables:
+        parts += [f"## {t.title}", "", render.to_markdown(t)]
+    pngs = [p for p in plot_paths if p.suffix == ".png"]
+    if pngs:
+        parts += ["## Figures", ""]
+        for p in pngs:
+            rel = p.relative_to(out)
+            parts += [f"![{p.stem.replace('_', ' ')}]({rel.as_posix()}) ([SVG]({rel.with_suffix('.svg').as_posix()}))", ""]
+    fails = _failures(run)
+    if fails:
+        parts += ["## Configurations without measurements", "", *fails, ""]
+    parts.append(provenance.to_markdown(man))
+    return "\n".join(parts)
