@@ -1,0 +1,32 @@
+"""`harness run`: the main job."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def run(
+    campaign: Path = typer.Argument(..., help="Campaign file (campaigns/<name>.toml) or a shipped campaign's name."),
+    rig: str = typer.Option(None, "--rig", help="Rig file or name (instruments/<rig>.toml); default: the campaign's."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the campaign's run folder where it stopped."),
+    new: bool = typer.Option(False, "--new", help="Start a fresh, timestamped run folder."),
+    run_dir: Path = typer.Option(None, "--run-dir", help="Run folder (default: <output_dir>/<campaign name>)."),
+    retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: try failed configurations again."),
+    report: bool = typer.Option(True, "--report/--no-report", help="Write the report when the campaign ends."),
+) -> None:
+    """Run a benchmark campaign unattended: for every model x compression x numeric type x board,
+    compress (cached), build (cached), flash, verify the board's model hash and outputs, take n
+    GPIO-timed measurements of latency, power and energy, and write paper-style tables.
+
+    Every measurement is stored as it is taken in <run folder>/results.sqlite; after a crash or
+    Ctrl-C, `--resume` continues without repeating or losing measurements. Configurations that fail
+    are recorded with their reason and the campaign goes on.
+    """
+    from harness.campaign.session import run_campaign
+
+    summary = run_campaign(campaign, rig=rig, resume=resume, new=new, run_dir=run_dir,
+                           retry_failed=retry_failed, write_report=report)
+    if summary.failed:
+        raise typer.Exit(1)

@@ -1,0 +1,94 @@
+"""Everything done with one flashed board for one configuration: flash, verify identity, check
+outputs against the host reference, and take the measured repetitions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from harness.campaign.bench import Bench, Station
+from harness.errors import StageError
+from harness.ir import Artifact
+
+IDLE_GAP_US = 2_000  # idle before each measured inference: the baseline power window
+
+
+@dataclass
+class AccuracyCheck:
+    samples: int
+    device_accuracy: float | None  # % of samples the device classifies correctly
+    host_agreement: float  # % of samples where device and host reference predict the same class
+    bit_exact: float  # % of samples whose raw output bytes equal the reference's
+
+
+def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Callable[[str], None]) -> Any:
+    """Program with verify, reset, and check the board runs the expected model."""
+    from harness.dut import DutLink
+    from harness.flash.base import flasher_for
+
+    flasher = flasher_for(st.board, probe=st.probe)
+    log(f"flashing {firmware.name} through {st.probe}")
+    flasher.program(firmware, verify=True)
+    flasher.reset()
+    link = DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
+                   per_inference_timeout=30.0)
+    try:
+        info = link.identify()
+    except BaseException:
+        link.close()
+        raise
+    if info.model_hash != expected_hash:
+        link.close()
+        raise StageError(
+            f"{st.board.name}: the board runs model {info.model_hash}, expected {expected_hash} (flash did not take?)"
+        )
+    return link
+
+
+def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int) -> AccuracyCheck | None:
+    """Run ``count`` held-out inputs on the device and compare with the numpy reference."""
+    if count == 0 or not samples.exists():
+        return None
+    from harness.codegen.io import encode_input, raw_output
+    from harness.codegen.reference import quantize_tensor, run_raw
+
+    with np.load(samples) as npz:
+        x, y = npz["x"][:count], npz["y"][:count]
+    graph = artifact.graph
+    agree = exact = correct = 0
+    for i in range(len(x)):
+        link.load_input(encode_input(graph, x[i]))
+        link.infer(1, 0, 0)
+        dev = raw_output(graph, link.results())
+        xq = quantize_tensor(graph.numeric, graph.tensor(graph.inputs[0]), x[i : i + 1])
+        host = np.asarray(run_raw(graph, xq))[0]
+        dev_cls, host_cls = int(np.argmax(dev)), int(np.argmax(host))
+        agree += dev_cls == host_cls
+        exact += bool(np.array_equal(dev.reshape(-1), host.reshape(-1)))
+        correct += dev_cls == int(y[i])
+    n = len(x)
+    return AccuracyCheck(n, 100.0 * correct / n, 100.0 * agree / n, 100.0 * exact / n)
+
+
+def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], warmup: int,
+                        store_one: Callable[[int, Any, Any], None]) -> None:
+    """Measure each missing repetition as its own triggered window and store it at once."""
+    from harness.instruments.measure import MeasureSettings, measure_inferences
+
+    pa = bench.power_up(st)
+    if pa is None:
+        raise StageError(f"rig {bench.rig.name!r} has no power analyzer: nothing to measure energy with")
+    calib = link.infer(1, warmup, IDLE_GAP_US)
+    lat = calib.latencies_s()[0]
+    if lat is None:
+        raise StageError(f"{st.board.name}: the on-chip counter wrapped during the calibration inference")
+    settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=bench.rig.power_analyzer.sample_interval_s,
+                               expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance)
+    trigger = st.dut.trigger_pin if any(s.name == "pa-trigger" for s in st.sources) else None
+    for rep in reps:
+        (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger)
+        store_one(rep, m, calib)

@@ -1,0 +1,90 @@
+"""The host-only part of a configuration: compress (shared per model x compression x numeric)
+and build (per board). Runs on a worker thread ahead of the rig, so the rig is the bottleneck."""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.campaign.matrix import ConfigPoint
+from harness.config.board import load_board
+from harness.config.campaign import CampaignConfig
+from harness.ir import Artifact
+
+# Test hook: HARNESS_FAULT_INJECT="hang:<config-id glob>" builds firmware whose inference never
+# returns, to exercise the runner's retry and failure path with real firmware.
+FAULT_ENV = "HARNESS_FAULT_INJECT"
+
+
+@dataclass
+class Prepared:
+    point: ConfigPoint
+    artifact_dir: Path | None = None
+    artifact: Artifact | None = None
+    build: Any = None  # harness.build.BuildResult
+    fits: bool = True
+    error: str | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+def injected_cflags(config_id: str) -> list[str]:
+    spec = os.environ.get(FAULT_ENV, "")
+    kind, _, pattern = spec.partition(":")
+    if kind == "hang" and pattern and fnmatch.fnmatch(config_id, pattern):
+        return ["-DBENCH_INJECT_HANG=1"]
+    return []
+
+
+class Preparer:
+    """Compresses and builds configurations, reusing artifacts across boards and runs."""
+
+    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path):
+        self.campaign = campaign
+        self.run_dir = run_dir
+        self.cache_dir = cache_dir
+        self._locks: dict[str, threading.Lock] = {}
+        self._guard = threading.Lock()
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def artifact(self, point: ConfigPoint, progress: Any = None) -> tuple[Path, Artifact]:
+        folder = self.run_dir / "artifacts" / point.artifact_key
+        with self._lock(point.artifact_key):
+            if (folder / "artifact.json").exists() and (folder / "samples.npz").exists():
+                return folder, Artifact.load(folder)
+            from harness.compress.api import compress_from_campaign
+
+            art = compress_from_campaign(
+                point.model, point.compression, point.numeric, self.campaign.dataset, self.campaign.seed,
+                folder, progress=progress, cache_dir=self.cache_dir / "compress",
+            )
+            return folder, art
+
+    def prepare(self, point: ConfigPoint, progress: Any = None) -> Prepared:
+        from harness.build import FirmwareTooLarge, build_firmware
+
+        prep = Prepared(point)
+        prep.artifact_dir, prep.artifact = self.artifact(point, progress)
+        board = load_board(point.board)
+        out = self.run_dir / "firmware" / point.config_id.replace("/", "__")
+        try:
+            prep.build = build_firmware(
+                prep.artifact_dir, board, out, cache_dir=self.cache_dir / "build",
+                extra_cflags=injected_cflags(point.config_id),
+            )
+        except FirmwareTooLarge as exc:
+            prep.fits = False
+            prep.error = str(exc)
+            prep.notes["footprint"] = exc.footprint
+            return prep
+        fp = prep.build.footprint or {}
+        prep.fits = bool(fp.get("fits", True))
+        if not prep.fits:
+            prep.error = "does not fit the board's flash/RAM"
+        return prep

@@ -1,0 +1,253 @@
+"""Drives a campaign: host-side preparation (compress, build) runs ahead on a worker thread while
+the rig measures the configurations one after another; every result is stored as it is taken,
+so an interrupted campaign resumes where it stopped."""
+
+from __future__ import annotations
+
+import logging
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from harness.campaign.bench import Bench, Station
+from harness.campaign.matrix import ConfigPoint, expand
+from harness.campaign.prepare import Prepared, Preparer
+from harness.config.campaign import CampaignConfig
+from harness.config.rig import RigConfig
+from harness.errors import HarnessError
+
+LOG = logging.getLogger("harness.campaign")
+DONE_STATES = ("measured", "does-not-fit")
+RETRYABLE = ("DutTimeout", "DutError", "DutProtocolError", "SimTimeout", "SimFault", "SimError", "InstrumentError",
+             "FlashError", "TimeoutError", "ConnectionError", "OSError", "SerialException")
+
+
+@dataclass
+class RunSummary:
+    run_dir: Path
+    total: int
+    measured: int
+    failed: int
+    does_not_fit: int
+    skipped: int
+    seconds: float
+
+
+class CampaignRunner:
+    def __init__(self, campaign: CampaignConfig, rig: RigConfig, run_dir: Path, *, cache_dir: Path,
+                 retry_failed: bool = False, display: Any = None):
+        self.campaign = campaign
+        self.rig = rig
+        self.run_dir = run_dir
+        self.retry_failed = retry_failed
+        self.preparer = Preparer(campaign, run_dir, cache_dir)
+        self.display = display  # harness.campaign.display.Display or None
+        self.points = expand(campaign)
+
+    # -- helpers ------------------------------------------------------------------------------
+    def _say(self, point: ConfigPoint | None, stage: str, message: str, level: str = "info") -> None:
+        cid = point.config_id if point else None
+        getattr(LOG, "warning" if level == "warning" else "error" if level == "error" else "info")(
+            "%s%s: %s", f"[{cid}] " if cid else "", stage, message)
+        self.store.log_event(cid, stage, message, level)
+        if self.display is not None:
+            self.display.stage(point, stage, message)
+
+    def _todo(self) -> list[ConfigPoint]:
+        statuses = self.store.statuses()
+        out = []
+        for p in self.points:
+            st = statuses.get(p.config_id)
+            if st in DONE_STATES:
+                continue
+            if st == "failed" and not self.retry_failed:
+                continue
+            out.append(p)
+        return out
+
+    def _register(self) -> None:
+        known = self.store.statuses()
+        for p in self.points:
+            if p.config_id in known:
+                continue
+            c = p.compression
+            self.store.upsert_config(
+                p.config_id, model=p.model.id, compression_id=c.id, method=c.method, heuristic=c.heuristic,
+                target_accuracy=c.target_relative_accuracy, rate=c.rate, numeric=p.numeric, board=p.board,
+                status="pending",
+            )
+
+    # -- stages -------------------------------------------------------------------------------
+    def _record_prepared(self, prep: Prepared) -> None:
+        p, cid = prep.point, prep.point.config_id
+        meta = prep.artifact.metadata if prep.artifact else {}
+        fields: dict[str, Any] = {
+            "accuracy_float": meta.get("accuracy_float"),
+            "accuracy_quant": meta.get("accuracy_quant"),
+            "params": meta.get("params_total"),
+            "params_nonzero": meta.get("params_nonzero"),
+            "macs": meta.get("macs"),
+            "artifact_path": str(prep.artifact_dir) if prep.artifact_dir else None,
+        }
+        chosen = (meta.get("compression") or {}).get("rate_chosen", meta.get("rate"))
+        if chosen is not None:
+            fields["rate"] = chosen
+        acc = meta.get("accuracy_quant") if p.numeric != "float32" else meta.get("accuracy_float")
+        base = meta.get("accuracy_baseline")
+        if acc is not None and base:
+            fields["rel_accuracy"] = acc / base
+        fp = (prep.build.footprint if prep.build is not None else None) or prep.notes.get("footprint")
+        if fp:
+            fields.update(
+                flash_bytes=fp["flash"]["total"], ram_bytes=fp["ram"]["total"], weights_bytes=fp["flash"]["weights"],
+                arena_bytes=fp["ram"]["arena"], flash_size=fp["flash"]["available"], ram_size=fp["ram"]["available"],
+                fits=bool(fp.get("fits", prep.fits)),
+            )
+        if prep.build is not None and prep.build.elf is not None:
+            fields["firmware_path"] = str(prep.build.hex or prep.build.elf)
+        self.store.upsert_config(cid, **{k: v for k, v in fields.items() if v is not None})
+        if not prep.fits:
+            self.store.set_status(cid, "does-not-fit", prep.error)
+            self._say(p, "build", f"does not fit: {prep.error}", "warning")
+        else:
+            self.store.set_status(cid, "built")
+            cached = " (cache hit)" if prep.build.cache_hit else ""
+            self._say(p, "build", f"built {prep.build.build_id}{cached}")
+
+    def _measure(self, bench: Bench, prep: Prepared) -> None:
+        from harness.campaign import device
+
+        p, cid = prep.point, prep.point.config_id
+        st: Station = bench.station(p.board)
+        build = prep.build
+        firmware = build.hex or build.elf
+        attempts = self.campaign.max_retries + 1
+        for attempt in range(1, attempts + 1):
+            link = None
+            try:
+                self._say(p, "flash", f"attempt {attempt}/{attempts}")
+                link = device.flash_and_identify(st, firmware, build.model_hash, lambda m: self._say(p, "flash", m))
+                self.store.add_provenance(
+                    cid, firmware_sha256=build.firmware_sha256, firmware_path=str(firmware), build_id=build.build_id,
+                    model_hash=build.model_hash, toolchain=build.toolchain, board=p.board, probe_id=st.probe,
+                    serial_port=st.serial_url, timing_sources=",".join(t.kind for t in self.rig.timing),
+                    instrument_idn=bench.identities(st) if st.analyzer else None,
+                )
+                if self.store.get_config(cid).get("device_accuracy") is None:
+                    self._say(p, "verify", f"checking outputs on {self.campaign.accuracy_samples} test inputs")
+                    chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz",
+                                               self.campaign.accuracy_samples)
+                    if chk is not None:
+                        self.store.upsert_config(cid, device_accuracy=chk.device_accuracy,
+                                                 host_agreement=chk.host_agreement,
+                                                 extra={"bit_exact_pct": chk.bit_exact, "check_samples": chk.samples})
+                        self._say(p, "verify", f"device accuracy {chk.device_accuracy:.1f} %, agrees with host on "
+                                               f"{chk.host_agreement:.1f} %, bit-exact {chk.bit_exact:.1f} %")
+                self._load_measurement_input(link, prep)
+                done = self.store.completed_repetitions(cid)
+                missing = [r for r in range(self.campaign.repetitions) if r not in done]
+                if missing:
+                    self._say(p, "measure", f"{len(missing)} repetition(s) to take")
+                    device.measure_repetitions(bench, st, link, missing, self.campaign.warmup,
+                                               lambda rep, m, calib: self._store_measurement(p, st, rep, m, calib))
+                self.store.set_status(cid, "measured")
+                return
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                sim_err = st.sim_error()
+                if sim_err:
+                    reason += f" (simulated board: {sim_err})"
+                retry = attempt < attempts and (type(exc).__name__ in RETRYABLE or isinstance(exc, HarnessError))
+                self._say(p, "measure", f"attempt {attempt} failed: {reason}", "warning" if retry else "error")
+                if not retry:
+                    self.store.set_status(cid, "failed", reason)
+                    return
+                self._recover(st)
+            finally:
+                if link is not None:
+                    link.close()
+
+    def _load_measurement_input(self, link: Any, prep: Prepared) -> None:
+        """Measure on a real test image (sample 0), so activations are realistic."""
+        import numpy as np
+
+        from harness.codegen.io import encode_input
+
+        samples = prep.artifact_dir / "samples.npz"
+        with np.load(samples) as npz:
+            x0 = npz["x"][0]
+        link.load_input(encode_input(prep.artifact.graph, x0))
+
+    def _recover(self, st: Station) -> None:
+        """Between attempts: restart a faulted simulated board, or reset a real one."""
+        if st.sim is not None:
+            st.sim.board.stop()
+            st.sim.board.start()
+        time.sleep(0.2)
+
+    def _store_measurement(self, p: ConfigPoint, st: Station, rep: int, m: Any, calib: Any) -> None:
+        fields = asdict(m)
+        fields.pop("index", None)
+        fields["cycle_latency_s"] = (m.cycles / calib.counter_hz) if (m.cycles and calib.counter_hz) else None
+        fields["supply_v"] = st.board.supply.nominal_v
+        fields["warmup_count"] = self.campaign.warmup
+        self.store.add_measurement(p.config_id, rep, ignore_duplicate=True, **fields)
+        if self.display is not None:
+            self.display.result(p, rep, m)
+
+    # -- main loop ----------------------------------------------------------------------------
+    def run(self, store: Any) -> RunSummary:
+        self.store = store
+        t0 = time.monotonic()
+        self._register()
+        todo = self._todo()
+        skipped = len(self.points) - len(todo)
+        if self.display is not None:
+            self.display.start(len(self.points), skipped)
+        if skipped:
+            self._say(None, "resume", f"{skipped} configuration(s) already complete, {len(todo)} to go")
+        boards = sorted({p.board for p in todo})
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
+            futures: list[Future[Prepared]] = [pool.submit(self._prepare_safe, p) for p in todo]
+            try:
+                with Bench(self.rig, boards) if boards else _NoBench() as bench:
+                    for p, fut in zip(todo, futures, strict=True):
+                        if self.display is not None:
+                            self.display.begin(p)
+                        prep = fut.result()
+                        if prep.error is not None and prep.build is None and prep.fits:
+                            self.store.set_status(p.config_id, "failed", prep.error)
+                            self._say(p, "prepare", prep.error, "error")
+                        else:
+                            self._record_prepared(prep)
+                            if prep.fits:
+                                self._measure(bench, prep)
+                        if self.display is not None:
+                            self.display.end(p, self.store.statuses().get(p.config_id, "?"))
+            except BaseException:
+                for f in futures:
+                    f.cancel()
+                raise
+        statuses = self.store.statuses()
+        count = {s: sum(1 for v in statuses.values() if v == s) for s in ("measured", "failed", "does-not-fit")}
+        return RunSummary(self.run_dir, len(self.points), count["measured"], count["failed"], count["does-not-fit"],
+                          skipped, time.monotonic() - t0)
+
+    def _prepare_safe(self, p: ConfigPoint) -> Prepared:
+        try:
+            if self.display is not None:
+                self.display.preparing(p)
+            return self.preparer.prepare(p)
+        except Exception as exc:
+            LOG.exception("prepare %s failed", p.config_id)
+            return Prepared(p, error=f"{type(exc).__name__}: {exc}")
+
+
+class _NoBench:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

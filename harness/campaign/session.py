@@ -1,0 +1,90 @@
+"""One invocation of `harness run`: pick the run folder, open the store, run, report."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from harness.campaign.runner import CampaignRunner, RunSummary
+from harness.config import load_campaign, load_rig
+from harness.errors import HarnessError
+
+
+def choose_run_dir(output_dir: Path, name: str, run_dir: Path | None, resume: bool, new: bool) -> Path:
+    if run_dir is None:
+        run_dir = output_dir / name
+        if new:
+            run_dir = output_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    has_results = (run_dir / "results.sqlite").exists()
+    if has_results and not resume:
+        raise HarnessError(
+            f"run folder {run_dir} already holds results: use --resume to continue it, or --new for a fresh folder"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt  # unwinds through Bench.close(): analyzer outputs off
+
+
+def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: bool = False, new: bool = False,
+                 run_dir: Path | None = None, retry_failed: bool = False, write_report: bool = True,
+                 console: Console | None = None) -> RunSummary:
+    from harness.campaign.display import Display
+    from harness.config.loader import find_config
+    from harness.store import ResultStore
+
+    console = console or Console()
+    path = find_config("campaigns", campaign_path)
+    campaign = load_campaign(path)
+    rig_cfg = load_rig(rig or campaign.rig)
+    out = Path(campaign.output_dir)
+    if not out.is_absolute():
+        out = Path.cwd() / out
+    run_dir = choose_run_dir(out, campaign.name, run_dir, resume, new)
+    handler = logging.FileHandler(run_dir / "campaign.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("harness")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
+    try:
+        with ResultStore(run_dir) as store:
+            store.start_run(campaign.name, path.read_text(), extra={"rig": rig_cfg.name})
+            status = "interrupted"
+            try:
+                runner = CampaignRunner(campaign, rig_cfg, run_dir, cache_dir=out / ".cache", retry_failed=retry_failed)
+                with Display(console) as display:
+                    runner.display = display
+                    summary = runner.run(store)
+                status = "completed"
+            finally:
+                store.end_run(status)
+    finally:
+        signal.signal(signal.SIGTERM, old_term)
+        root.removeHandler(handler)
+        handler.close()
+    _print_summary(console, summary)
+    if write_report:
+        from harness.report import report
+
+        paths = report(run_dir)
+        for p in paths.get("report", []):
+            console.print(f"report: {p}")
+    return summary
+
+
+def _print_summary(console: Console, s: RunSummary) -> None:
+    t = Table(title="campaign summary")
+    for col in ("configurations", "measured", "failed", "does not fit", "already done", "time"):
+        t.add_column(col)
+    t.add_row(str(s.total), str(s.measured), str(s.failed), str(s.does_not_fit), str(s.skipped), f"{s.seconds:.0f} s")
+    console.print(t)
