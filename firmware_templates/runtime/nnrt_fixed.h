@@ -1,0 +1,96 @@
+/* Integer primitives, bit-identical to harness/codegen/fixedpoint.py. */
+#ifndef NNRT_FIXED_H
+#define NNRT_FIXED_H
+
+#include <stdint.h>
+
+static inline int32_t nnrt_sat32(int64_t v)
+{
+    return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
+}
+
+/* gemmlowp SaturatingRoundingDoublingHighMul (truncating division by 2^31 after the nudge). */
+static inline int32_t nnrt_srdhm(int32_t a, int32_t b)
+{
+    int64_t ab, s;
+    if (a == INT32_MIN && b == INT32_MIN) {
+        return INT32_MAX;
+    }
+    ab = (int64_t)a * (int64_t)b;
+    s = ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)));
+    return (int32_t)(s >= 0 ? (s >> 31) : -((-s) >> 31));
+}
+
+/* gemmlowp RoundingDivideByPOT: round to nearest, ties away from zero; 0 <= e <= 31. */
+static inline int32_t nnrt_rdbpot(int32_t x, int32_t e)
+{
+    const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+    const int32_t rem = x & mask;
+    const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
+    return (x >> e) + (rem > threshold ? 1 : 0);
+}
+
+/* TFLM MultiplyByQuantizedMultiplier; a positive shift saturates x << shift to int32. */
+static inline int32_t nnrt_mbqm(int32_t x, int32_t m, int32_t shift)
+{
+    if (shift > 0) {
+        x = nnrt_sat32((int64_t)x * ((int64_t)1 << shift));
+        shift = 0;
+    }
+    return nnrt_rdbpot(nnrt_srdhm(x, m), -shift);
+}
+
+/* CMSIS-NN NN_ROUND right shift (floor after adding half); negative r shifts left. */
+static inline int64_t nnrt_pow2_shift(int64_t acc, int32_t r)
+{
+    if (r > 0) {
+        return (acc + ((int64_t)1 << (r - 1))) >> r;
+    }
+    return acc * ((int64_t)1 << (-r));
+}
+
+/* Same as nnrt_pow2_shift, saturated to int32, in 32-bit arithmetic:
+ * floor((acc + 2^(r-1)) / 2^r) == (acc >> r) + bit r-1 of acc. */
+static inline int32_t nnrt_pow2_shift32(int32_t acc, int32_t r)
+{
+    if (r > 0) {
+        return (acc >> r) + ((acc >> (r - 1)) & 1);
+    }
+    return nnrt_sat32((int64_t)acc * ((int64_t)1 << (-r)));
+}
+
+/* nnrt_mbqm for a non-negative multiplier (the SRDHM overflow case cannot occur). */
+static inline int32_t nnrt_mbqm_pos(int32_t x, int32_t m, int32_t shift)
+{
+    int64_t ab, s;
+    int32_t hi;
+    if (shift > 0) {
+        x = nnrt_sat32((int64_t)x * ((int64_t)1 << shift));
+        shift = 0;
+    }
+    ab = (int64_t)x * (int64_t)m;
+    s = ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)));
+    hi = (int32_t)((s + (s < 0 ? (int64_t)0x7FFFFFFF : 0)) >> 31); /* truncating division by 2^31 */
+    return nnrt_rdbpot(hi, -shift);
+}
+
+static inline int32_t nnrt_clamp(int64_t v, int32_t lo, int32_t hi)
+{
+    return v < lo ? lo : (v > hi ? hi : (int32_t)v);
+}
+
+static inline int32_t nnrt_ld(const void *p, int32_t i, int32_t is_signed)
+{
+    return is_signed ? (int32_t)((const int8_t *)p)[i] : (int32_t)((const uint8_t *)p)[i];
+}
+
+static inline void nnrt_st(void *p, int32_t i, int32_t is_signed, int32_t v)
+{
+    if (is_signed) {
+        ((int8_t *)p)[i] = (int8_t)v;
+    } else {
+        ((uint8_t *)p)[i] = (uint8_t)v;
+    }
+}
+
+#endif /* NNRT_FIXED_H */

@@ -1,0 +1,57 @@
+"""`harness build`: one artifact + one board -> firmware folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def build(
+    model: Path = typer.Option(..., "--model", "-m", help="Artifact folder (holds artifact.json) from `harness compress`."),
+    board: str = typer.Option(..., "--board", "-b", help="Board name from boards/ (e.g. sim-m4) or a board .toml path."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output folder for firmware.elf/.bin/.hex, footprint.json, build.json."),
+    dsp: bool | None = typer.Option(None, "--dsp/--no-dsp", help="SIMD (DSP extension) kernels; default on for M4/M7."),
+    sparse: str = typer.Option("auto", help="Sparse weight storage passed to the code generator (auto, on, off)."),
+    backend: str = typer.Option("portable", help="Kernel backend of the code generator."),
+    cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse an identical earlier build from the cache."),
+    cache_dir: Path | None = typer.Option(None, help="Cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness/firmware)."),
+    mbed_os: Path | None = typer.Option(None, help="Mbed CE checkout for Mbed boards (default $MBED_OS_PATH)."),
+) -> None:
+    """Generate C for a compressed model and cross-compile the benchmark firmware for a board.
+
+    Simulated boards get the bare-metal image (arm-none-eabi-gcc); real boards get an Mbed CE
+    project, compiled when an Mbed tree is configured, otherwise generated with the commands that
+    build it printed. Writes footprint.json (flash/RAM by section, weights, arena, stack, fits)
+    and build.json (build id, firmware SHA-256, toolchain, cache hit).
+    """
+    from rich.console import Console
+
+    from harness.build.cache import default_cache_dir
+    from harness.build.firmware import build_firmware
+    from harness.config import load_board
+
+    console = Console()
+    board_cfg = load_board(board)
+    result = build_firmware(
+        model,
+        board_cfg,
+        out,
+        dsp=dsp,
+        sparse=sparse,
+        backend=backend,
+        cache_dir=(cache_dir or default_cache_dir()) if cache else None,
+        mbed_os=mbed_os,
+    )
+    console.print(f"[bold]{result.board}[/]: {result.status} (build {result.build_id}, {result.seconds:.2f} s)")
+    if result.footprint:
+        fl, ram = result.footprint["flash"], result.footprint["ram"]
+        console.print(
+            f"  flash {fl['total']} / {fl['available']} B (code {fl['code']}, weights {fl['weights']})  "
+            f"RAM {ram['total']} / {ram['available']} B (arena {ram['arena']}, stack {ram['stack']})"
+        )
+        console.print(f"  {result.elf}\n  sha256 {result.firmware_sha256}")
+    else:
+        console.print(f"  project: {result.project_dir}\n  build it with:")
+        for cmd in result.commands:
+            console.print(f"    {cmd}", highlight=False, markup=False)
