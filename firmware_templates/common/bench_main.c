@@ -4,7 +4,8 @@
  * "e-" (error) and every command's reply ends with "m-ready".  Only hal.h and the generated
  * model.h are used, so the same file runs on the simulated boards and under Mbed.
  *
- * Build-time defines: BOARD_NAME, BUILD_ID (strings), optional BENCH_MAX_LAPS.
+ * Build-time defines: BOARD_NAME, BUILD_ID (strings), optional BENCH_MAX_LAPS, and
+ * BENCH_INJECT_HANG (test hook: every inference spins forever, to exercise the host's timeouts).
  */
 #include <stdint.h>
 
@@ -232,6 +233,11 @@ static void cmd_infer(const char *arg) {
         error("infer-no-input");
         return;
     }
+#ifdef BENCH_INJECT_HANG
+    for (;;) {
+        __asm volatile("" ::: "memory");
+    }
+#endif
     for (uint32_t w = 0; w < warmup; w++) {
         stage_input();
         model_run();

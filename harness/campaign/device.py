@@ -25,7 +25,8 @@ class AccuracyCheck:
     bit_exact: float  # % of samples whose raw output bytes equal the reference's
 
 
-def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Callable[[str], None]) -> Any:
+def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Callable[[str], None],
+                       inference_timeout_s: float = 60.0) -> Any:
     """Program with verify, reset, and check the board runs the expected model."""
     from harness.dut import DutLink
     from harness.flash.base import flasher_for
@@ -35,7 +36,7 @@ def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Cal
     flasher.program(firmware, verify=True)
     flasher.reset()
     link = DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
-                   per_inference_timeout=30.0)
+                   per_inference_timeout=inference_timeout_s)
     try:
         info = link.identify()
     except BaseException:

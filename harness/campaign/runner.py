@@ -128,7 +128,8 @@ class CampaignRunner:
             link = None
             try:
                 self._say(p, "flash", f"attempt {attempt}/{attempts}")
-                link = device.flash_and_identify(st, firmware, build.model_hash, lambda m: self._say(p, "flash", m))
+                link = device.flash_and_identify(st, firmware, build.model_hash, lambda m: self._say(p, "flash", m),
+                                                 self.campaign.inference_timeout_s)
                 self.store.add_provenance(
                     cid, firmware_sha256=build.firmware_sha256, firmware_path=str(firmware), build_id=build.build_id,
                     model_hash=build.model_hash, toolchain=build.toolchain, board=p.board, probe_id=st.probe,
