@@ -1,9 +1,9 @@
 /* Quantized conv2d / linear (uint8 affine, int8 affine, qmn) as im2col + matrix-vector products.
- * One column of K = Cin/groups*kh*kw int16 values (input minus its zero point) is gathered per
- * output pixel, then every output channel of the group is a dot product with its weight row.
- * With NNRT_USE_DSP and an ARMv7E-M core, weights in the DSP layout (NNRT_W_DSP) run through
- * SMLAD on two rows x two pixels at a time; integer sums are order independent, so the result is
- * bit-exact with the portable loop (which also reads the DSP layout, slowly, on other cores). */
+ * One column of K = Cin/groups*kh*kw int16 values (input minus its zero point, 0 in padding) is
+ * gathered per output pixel, then every output channel of the group is a dot product with its
+ * weight row. With NNRT_USE_DSP and an ARMv7E-M core, weights in the DSP layout (NNRT_W_DSP) run
+ * through SMLAD on two rows x two pixels at a time; integer sums are order independent, so the
+ * result is bit-exact with the portable loop (which also reads the DSP layout, slowly, elsewhere). */
 #include "nnrt.h"
 #include "nnrt_fixed.h"
 
@@ -14,39 +14,155 @@
 #define NNRT_DSP 0
 #endif
 
-static void im2col_q(const nnrt_conv_q_t *p, const void *in, int32_t g, int32_t pix, int16_t *col)
-{
-    const int32_t cin_g = p->in_c / p->groups;
-    const int32_t hw = p->in_h * p->in_w;
-    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-    const int32_t y0 = oy * p->s_h - p->p_h, x0 = ox * p->s_w - p->p_w;
-    const int32_t zp = p->in_zp;
-    int32_t c, ky, kx;
-    for (c = 0; c < cin_g; c++) {
-        const int32_t base = (g * cin_g + c) * hw;
-        for (ky = 0; ky < p->k_h; ky++) {
-            const int32_t iy = y0 + ky * p->d_h;
-            if (iy < 0 || iy >= p->in_h) {
-                for (kx = 0; kx < p->k_w; kx++) {
-                    *col++ = 0;
-                }
-                continue;
-            }
-            if (p->act_signed) {
-                const int8_t *src = (const int8_t *)in + base + iy * p->in_w;
-                for (kx = 0; kx < p->k_w; kx++) {
-                    const int32_t ix = x0 + kx * p->d_w;
-                    *col++ = (ix >= 0 && ix < p->in_w) ? (int16_t)(src[ix] - zp) : 0;
-                }
-            } else {
-                const uint8_t *src = (const uint8_t *)in + base + iy * p->in_w;
-                for (kx = 0; kx < p->k_w; kx++) {
-                    const int32_t ix = x0 + kx * p->d_w;
-                    *col++ = (ix >= 0 && ix < p->in_w) ? (int16_t)(src[ix] - zp) : 0;
-                }
-            }
-        }
+/* Column of output pixel pix in natural k order, zero padded to kp; returns its sum (used for
+ * the uint8 weight zero point correction). The valid kernel rows/columns are found once, so the
+ * copy loops carry no bounds checks; short rows (kw <= 8) are copied unrolled. */
+#define IM2COL_ONE(src)                                                                            \
+    do {                                                                                           \
+        const int32_t v_ = (src) - zp;                                                             \
+        sum += v_;                                                                                 \
+        *d++ = (int16_t)v_;                                                                        \
+    } while (0)
+
+#define DEFINE_IM2COL(NAME, T)                                                                     \
+    static int32_t NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix, int16_t *d,    \
+                        int32_t kp)                                                                \
+    {                                                                                              \
+        const int32_t cin_g = p->in_c / p->groups, H = p->in_h, W = p->in_w, hw = H * W;           \
+        const int32_t kh = p->k_h, kw = p->k_w, dh = p->d_h, dw = p->d_w, zp = p->in_zp;          \
+        const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;                               \
+        const int32_t y = oy * p->s_h - p->p_h, x = ox * p->s_w - p->p_w;                          \
+        int32_t ky0 = 0, ky1 = kh, kx0 = 0, kx1 = kw, c, ky, n, sum = 0;                           \
+        int16_t *const start = d;                                                                  \
+        while (ky0 < kh && y + ky0 * dh < 0) {                                                     \
+            ky0++;                                                                                 \
+        }                                                                                          \
+        while (ky1 > ky0 && y + (ky1 - 1) * dh >= H) {                                             \
+            ky1--;                                                                                 \
+        }                                                                                          \
+        while (kx0 < kw && x + kx0 * dw < 0) {                                                     \
+            kx0++;                                                                                 \
+        }                                                                                          \
+        while (kx1 > kx0 && x + (kx1 - 1) * dw >= W) {                                             \
+            kx1--;                                                                                 \
+        }                                                                                          \
+        if (kh == 1 && kw == 1 && ky1 == 1 && kx1 == 1) { /* pointwise / linear */                 \
+            const T *r = in + g * cin_g * hw + y * W + x;                                          \
+            for (c = 0; c < cin_g; c++, r += hw) {                                                 \
+                IM2COL_ONE(*r);                                                                    \
+            }                                                                                      \
+        } else {                                                                                   \
+            const int32_t pre = kx0, ncopy = kx1 - kx0, post = kw - kx1, rstep = dh * W;           \
+            for (c = 0; c < cin_g; c++) {                                                          \
+                const T *r0 = in + (g * cin_g + c) * hw + (y + ky0 * dh) * W + x + kx0 * dw;       \
+                for (n = ky0 * kw; n > 0; n--) {                                                   \
+                    *d++ = 0;                                                                      \
+                }                                                                                  \
+                for (ky = ky0; ky < ky1; ky++, r0 += rstep) {                                      \
+                    const T *r = r0;                                                               \
+                    for (n = pre; n > 0; n--) {                                                    \
+                        *d++ = 0;                                                                  \
+                    }                                                                              \
+                    if (dw == 1 && ncopy <= 8) {                                                   \
+                        switch (ncopy) {                                                           \
+                        case 8: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 7: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 6: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 5: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 4: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 3: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 2: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 1: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        default: break;                                                            \
+                        }                                                                          \
+                    } else {                                                                       \
+                        for (n = ncopy; n > 0; n--, r += dw) {                                     \
+                            IM2COL_ONE(*r);                                                        \
+                        }                                                                          \
+                    }                                                                              \
+                    for (n = post; n > 0; n--) {                                                   \
+                        *d++ = 0;                                                                  \
+                    }                                                                              \
+                }                                                                                  \
+                for (n = (kh - ky1) * kw; n > 0; n--) {                                            \
+                    *d++ = 0;                                                                      \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        while (d < start + kp) {                                                                   \
+            *d++ = 0;                                                                              \
+        }                                                                                          \
+        return sum;                                                                                \
     }
+
+DEFINE_IM2COL(im2col_s8, int8_t)
+DEFINE_IM2COL(im2col_u8, uint8_t)
+
+#if NNRT_DSP
+/* Columns of two horizontally adjacent pixels (same output row, windows fully inside, dw == 1):
+ * one pass, pixel 1 reads s_w bytes further on. Returns the two column sums in s[0], s[1]. */
+#define PAIR_ONE()                                                                                 \
+    do {                                                                                           \
+        const int32_t va_ = q[0] - zp, vb_ = q[sw] - zp;                                           \
+        q++;                                                                                       \
+        sa += va_;                                                                                 \
+        sb += vb_;                                                                                 \
+        *d0++ = (int16_t)va_;                                                                      \
+        *d1++ = (int16_t)vb_;                                                                      \
+    } while (0)
+
+#define DEFINE_IM2COL_PAIR(NAME, T)                                                                \
+    static void NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix, int16_t *d0,      \
+                     int16_t *d1, int32_t kp, int32_t *s)                                          \
+    {                                                                                              \
+        const int32_t cin_g = p->in_c / p->groups, W = p->in_w, hw = p->in_h * W;                  \
+        const int32_t kh = p->k_h, kw = p->k_w, rstep = p->d_h * W, zp = p->in_zp, sw = p->s_w;   \
+        const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;                               \
+        const T *r0 = in + g * cin_g * hw + (oy * p->s_h - p->p_h) * W + ox * sw - p->p_w;         \
+        int32_t c, ky, sa = 0, sb = 0, n;                                                          \
+        for (c = 0; c < cin_g; c++, r0 += hw) {                                                    \
+            const T *r = r0;                                                                       \
+            for (ky = 0; ky < kh; ky++, r += rstep) {                                              \
+                const T *q = r;                                                                    \
+                switch (kw) {                                                                      \
+                case 8: PAIR_ONE(); /* fallthrough */                                             \
+                case 7: PAIR_ONE(); /* fallthrough */                                             \
+                case 6: PAIR_ONE(); /* fallthrough */                                             \
+                case 5: PAIR_ONE(); /* fallthrough */                                             \
+                case 4: PAIR_ONE(); /* fallthrough */                                             \
+                case 3: PAIR_ONE(); /* fallthrough */                                             \
+                case 2: PAIR_ONE(); /* fallthrough */                                             \
+                default: PAIR_ONE();                                                              \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        for (n = cin_g * kh * kw; n < kp; n++) {                                                   \
+            *d0++ = 0;                                                                             \
+            *d1++ = 0;                                                                             \
+        }                                                                                          \
+        s[0] = sa;                                                                                 \
+        s[1] = sb;                                                                                 \
+    }
+
+DEFINE_IM2COL_PAIR(im2col_pair_s8, int8_t)
+DEFINE_IM2COL_PAIR(im2col_pair_u8, uint8_t)
+
+/* True when pixels pix and pix + 1 share an output row and both windows lie inside the input. */
+static int32_t pair_inside(const nnrt_conv_q_t *p, int32_t pix)
+{
+    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
+    const int32_t y = oy * p->s_h - p->p_h, x = ox * p->s_w - p->p_w;
+    return ox + 1 < p->out_w && p->d_w == 1 && p->k_w <= 8 && y >= 0 && y + (p->k_h - 1) * p->d_h < p->in_h &&
+           x >= 0 && x + p->s_w + p->k_w - 1 < p->in_w;
+}
+#endif
+
+static int32_t im2col(const nnrt_conv_q_t *p, const void *in, int32_t g, int32_t pix, int16_t *col, int32_t kp)
+{
+    if (p->act_signed) {
+        return im2col_s8(p, (const int8_t *)in, g, pix, col, kp);
+    }
+    return im2col_u8(p, (const uint8_t *)in, g, pix, col, kp);
 }
 
 /* Requantization parameters copied out of the descriptor, so that the output stores (through
@@ -110,13 +226,21 @@ static int32_t dot_dense(const nnrt_conv_q_t *p, int32_t o, const int16_t *col, 
         }
     } else if (p->w_signed) {
         const int8_t *w = (const int8_t *)p->w + o * K;
-        for (k = 0; k < K; k++) {
+        for (k = 0; k + 4 <= K; k += 4) { /* unrolled: the loop overhead is half the cost on M0+ */
+            sum += (int32_t)w[k] * col[k] + (int32_t)w[k + 1] * col[k + 1] + (int32_t)w[k + 2] * col[k + 2] +
+                   (int32_t)w[k + 3] * col[k + 3];
+        }
+        for (; k < K; k++) {
             sum += (int32_t)w[k] * col[k];
         }
     } else {
         const uint8_t *w = (const uint8_t *)p->w + o * K;
         const int32_t zp = p->w_zp;
-        for (k = 0; k < K; k++) {
+        for (k = 0; k + 4 <= K; k += 4) {
+            sum += ((int32_t)w[k] - zp) * col[k] + ((int32_t)w[k + 1] - zp) * col[k + 1] +
+                   ((int32_t)w[k + 2] - zp) * col[k + 2] + ((int32_t)w[k + 3] - zp) * col[k + 3];
+        }
+        for (; k < K; k++) {
             sum += ((int32_t)w[k] - zp) * col[k];
         }
     }
@@ -149,124 +273,6 @@ static int32_t dot_csr(const nnrt_conv_q_t *p, int32_t o, const int16_t *col)
 }
 
 #if NNRT_DSP
-/* Two pixels' columns interleaved for mac_*x2, zero padded to kp: per block of four k the int16
- * pairs (c0[k], c0[k+1]) (c1[k], c1[k+1]) (c0[k+2], c0[k+3]) (c1[k+2], c1[k+3]). With pix1 < 0
- * one pixel in natural order. Rows that lie fully inside the input skip the bounds checks. */
-#define DEFINE_IM2COL_DSP(NAME, T)                                                                    \
-    static void NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix0, int32_t pix1,      \
-                     int16_t *col, int32_t kp)                                                       \
-    {                                                                                                \
-        const int32_t cin_g = p->in_c / p->groups, H = p->in_h, W = p->in_w, hw = H * W;             \
-        const int32_t kh = p->k_h, kw = p->k_w, dh = p->d_h, dw = p->d_w, zp = p->in_zp;            \
-        const int32_t two = pix1 >= 0, span = (kw - 1) * dw;                                         \
-        const int32_t oy0 = pix0 / p->out_w, oy1 = two ? pix1 / p->out_w : oy0;                      \
-        const int32_t y0 = oy0 * p->s_h - p->p_h, x0 = (pix0 - oy0 * p->out_w) * p->s_w - p->p_w;    \
-        const int32_t y1 = oy1 * p->s_h - p->p_h;                                                    \
-        const int32_t x1 = two ? (pix1 - oy1 * p->out_w) * p->s_w - p->p_w : x0;                     \
-        const int32_t cols_in = x0 >= 0 && x0 + span < W && x1 >= 0 && x1 + span < W;               \
-        const int32_t rows_in = y0 >= 0 && y0 + (kh - 1) * dh < H && y1 >= 0 && y1 + (kh - 1) * dh < H; \
-        int32_t c, ky, kx, k = 0;                                                                    \
-        int16_t *d = col;                                                                            \
-        if (kh == 1 && kw == 1 && cols_in && rows_in) { /* pointwise / linear: one strided walk */ \
-            const T *pa = in + g * cin_g * hw + y0 * W + x0, *pb = in + g * cin_g * hw + y1 * W + x1; \
-            if (two) {                                                                               \
-                for (c = 0; c + 1 < cin_g; c += 2, pa += 2 * hw, pb += 2 * hw, d += 4) {             \
-                    d[0] = (int16_t)(pa[0] - zp);                                                    \
-                    d[1] = (int16_t)(pa[hw] - zp);                                                   \
-                    d[2] = (int16_t)(pb[0] - zp);                                                    \
-                    d[3] = (int16_t)(pb[hw] - zp);                                                   \
-                }                                                                                    \
-                if (c < cin_g) {                                                                     \
-                    d[0] = (int16_t)(pa[0] - zp);                                                    \
-                    d[2] = (int16_t)(pb[0] - zp);                                                    \
-                    d += 1;                                                                          \
-                }                                                                                    \
-            } else {                                                                                 \
-                for (c = 0; c < cin_g; c++, pa += hw) {                                              \
-                    *d++ = (int16_t)(pa[0] - zp);                                                    \
-                }                                                                                    \
-            }                                                                                        \
-            k = cin_g;                                                                               \
-        } else if (cols_in && rows_in) { /* whole window inside: pointer walks only */               \
-            const T *pa = in + g * cin_g * hw + y0 * W + x0, *pb = in + g * cin_g * hw + y1 * W + x1; \
-            const int32_t rstep = dh * W, kwd = kw * dw;                                             \
-            int32_t odd = 0;                                                                         \
-            for (c = 0; c < cin_g; c++, pa += hw, pb += hw) {                                        \
-                const T *ra = pa, *rb = pb;                                                          \
-                for (ky = 0; ky < kh; ky++, ra += rstep, rb += rstep) {                              \
-                    if (two) {                                                                       \
-                        for (kx = 0; kx < kwd; kx += dw) {                                           \
-                            d[0] = (int16_t)(ra[kx] - zp);                                           \
-                            d[2] = (int16_t)(rb[kx] - zp);                                           \
-                            d += 1 + odd;                                                            \
-                            odd ^= 2;                                                                \
-                        }                                                                            \
-                    } else {                                                                         \
-                        for (kx = 0; kx < kwd; kx += dw) {                                           \
-                            *d++ = (int16_t)(ra[kx] - zp);                                           \
-                        }                                                                            \
-                    }                                                                                \
-                }                                                                                    \
-            }                                                                                        \
-            k = cin_g * kh * kw;                                                                     \
-        }                                                                                            \
-        for (c = k ? cin_g : 0; c < cin_g; c++) {                                                    \
-            const T *plane = in + (g * cin_g + c) * hw;                                              \
-            for (ky = 0; ky < kh; ky++) {                                                            \
-                const int32_t iya = y0 + ky * dh, iyb = y1 + ky * dh;                                \
-                const int32_t ina = (uint32_t)iya < (uint32_t)H, inb = (uint32_t)iyb < (uint32_t)H;  \
-                const T *ra = plane + iya * W + x0, *rb = plane + iyb * W + x1;                      \
-                if (cols_in && ina && inb) {                                                         \
-                    if (two) {                                                                       \
-                        for (kx = 0; kx < kw; kx++, k++) {                                           \
-                            d[0] = (int16_t)(ra[kx * dw] - zp);                                      \
-                            d[2] = (int16_t)(rb[kx * dw] - zp);                                      \
-                            d += 1 + ((k & 1) << 1);                                                 \
-                        }                                                                            \
-                    } else {                                                                         \
-                        for (kx = 0; kx < kw; kx++, k++) {                                           \
-                            *d++ = (int16_t)(ra[kx * dw] - zp);                                      \
-                        }                                                                            \
-                    }                                                                                \
-                    continue;                                                                        \
-                }                                                                                    \
-                for (kx = 0; kx < kw; kx++, k++) {                                                   \
-                    const int32_t ixa = x0 + kx * dw, ixb = x1 + kx * dw;                            \
-                    const int32_t va = (ina && (uint32_t)ixa < (uint32_t)W) ? ra[kx * dw] - zp : 0;  \
-                    if (two) {                                                                       \
-                        d[0] = (int16_t)va;                                                          \
-                        d[2] = (int16_t)((inb && (uint32_t)ixb < (uint32_t)W) ? rb[kx * dw] - zp : 0); \
-                        d += 1 + ((k & 1) << 1);                                                     \
-                    } else {                                                                         \
-                        *d++ = (int16_t)va;                                                          \
-                    }                                                                                \
-                }                                                                                    \
-            }                                                                                        \
-        }                                                                                            \
-        for (; k < kp; k++) {                                                                        \
-            if (two) {                                                                               \
-                d[0] = 0;                                                                            \
-                d[2] = 0;                                                                            \
-                d += 1 + ((k & 1) << 1);                                                             \
-            } else {                                                                                 \
-                *d++ = 0;                                                                            \
-            }                                                                                        \
-        }                                                                                            \
-    }
-
-DEFINE_IM2COL_DSP(im2col_dsp_s8, int8_t)
-DEFINE_IM2COL_DSP(im2col_dsp_u8, uint8_t)
-
-static void im2col_dsp(const nnrt_conv_q_t *p, const void *in, int32_t g, int32_t pix0, int32_t pix1,
-                       int16_t *col, int32_t kp)
-{
-    if (p->act_signed) {
-        im2col_dsp_s8(p, (const int8_t *)in, g, pix0, pix1, col, kp);
-    } else {
-        im2col_dsp_u8(p, (const uint8_t *)in, g, pix0, pix1, col, kp);
-    }
-}
-
 static inline uint32_t ld32(const void *p)
 {
     uint32_t v;
@@ -288,243 +294,228 @@ static inline uint32_t uxtb16_ror8(uint32_t x)
     return r;
 }
 
-/* 4 weight bytes in DSP order (w0 w2 w1 w3) -> int16 pairs (w0, w1) and (w2, w3). */
+/* 4 weight bytes in DSP order (w0 w2 w1 w3) -> int16 pairs (w0, w1) and (w2, w3). The unsigned
+ * variants return raw 0..255 values: the weight zero point is corrected afterwards with
+ * acc -= z_w * sum(column), which is exact. */
 #define LO_S(w) ((int32_t)__sxtb16(w))
 #define HI_S(w) sxtb16_ror8(w)
-#define LO_U(w) ((int32_t)__ssub16((int32_t)__uxtb16(w), zz))
-#define HI_U(w) ((int32_t)__ssub16((int32_t)uxtb16_ror8(w), zz))
+#define LO_U(w) ((int32_t)__uxtb16(w))
+#define HI_U(w) ((int32_t)uxtb16_ror8(w))
 
-/* Row pair (interleaved) x two pixels (interleaved): acc = a0 a1 b0 b1. Unrolled twice. */
-#define STEP_2X2(LO, HI)                                                                          \
-    do {                                                                                       \
-        const uint32_t wa = ld32(w), wb = ld32(w + 4);                                         \
-        const int32_t x00 = (int32_t)ld32(col), x10 = (int32_t)ld32(col + 2);                   \
-        const int32_t x01 = (int32_t)ld32(col + 4), x11 = (int32_t)ld32(col + 6);               \
-        int32_t lo = LO(wa), hi = HI(wa);                                                      \
-        w += 8;                                                                                \
-        col += 8;                                                                              \
-        a0 = __smlad(lo, x00, a0);                                                             \
-        a1 = __smlad(lo, x10, a1);                                                             \
-        a0 = __smlad(hi, x01, a0);                                                             \
-        a1 = __smlad(hi, x11, a1);                                                             \
-        lo = LO(wb);                                                                           \
-        hi = HI(wb);                                                                           \
-        b0 = __smlad(lo, x00, b0);                                                             \
-        b1 = __smlad(lo, x10, b1);                                                             \
-        b0 = __smlad(hi, x01, b0);                                                             \
-        b1 = __smlad(hi, x11, b1);                                                             \
-    } while (0)
-
-#define DEFINE_2X2(NAME, LO, HI)                                                                  \
-    static void NAME(const uint8_t *w, const int16_t *col, int32_t kp, int32_t zz, int32_t *acc) \
-    {                                                                                          \
-        int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];                             \
-        int32_t n = kp >> 3;                                                                   \
-        (void)zz;                                                                              \
-        if (kp & 4) {                                                                          \
-            STEP_2X2(LO, HI);                                                                  \
-        }                                                                                      \
-        while (n-- > 0) {                                                                      \
-            STEP_2X2(LO, HI);                                                                  \
-            STEP_2X2(LO, HI);                                                                  \
-        }                                                                                      \
-        acc[0] = a0;                                                                           \
-        acc[1] = a1;                                                                           \
-        acc[2] = b0;                                                                           \
-        acc[3] = b1;                                                                           \
-    }
-
-/* Row pair (interleaved) x one pixel (natural): acc = a b. Unrolled twice. */
-#define STEP_2X1(LO, HI)                                                                          \
-    do {                                                                                       \
-        const uint32_t wa = ld32(w), wb = ld32(w + 4);                                         \
-        const int32_t x0 = (int32_t)ld32(col), x1 = (int32_t)ld32(col + 2);                     \
-        w += 8;                                                                                \
-        col += 4;                                                                              \
-        a = __smlad(LO(wa), x0, a);                                                            \
-        a = __smlad(HI(wa), x1, a);                                                            \
-        b = __smlad(LO(wb), x0, b);                                                            \
-        b = __smlad(HI(wb), x1, b);                                                            \
-    } while (0)
-
-#define DEFINE_2X1(NAME, LO, HI)                                                                  \
-    static void NAME(const uint8_t *w, const int16_t *col, int32_t kp, int32_t zz, int32_t *acc) \
-    {                                                                                          \
-        int32_t a = acc[0], b = acc[1];                                                        \
-        int32_t n = kp >> 3;                                                                   \
-        (void)zz;                                                                              \
-        if (kp & 4) {                                                                          \
-            STEP_2X1(LO, HI);                                                                  \
-        }                                                                                      \
-        while (n-- > 0) {                                                                      \
-            STEP_2X1(LO, HI);                                                                  \
-            STEP_2X1(LO, HI);                                                                  \
-        }                                                                                      \
-        acc[0] = a;                                                                            \
-        acc[1] = b;                                                                            \
-    }
-
-/* Single row x two pixels (interleaved): acc = a0 a1. */
-#define DEFINE_1X2(NAME, LO, HI)                                                                  \
-    static void NAME(const uint8_t *w, const int16_t *col, int32_t kp, int32_t zz, int32_t *acc) \
-    {                                                                                          \
-        int32_t a0 = acc[0], a1 = acc[1];                                                      \
-        const int16_t *end = col + 2 * kp;                                                     \
-        (void)zz;                                                                              \
-        while (col < end) {                                                                    \
-            const uint32_t wa = ld32(w);                                                       \
-            const int32_t lo = LO(wa), hi = HI(wa);                                            \
-            a0 = __smlad(lo, (int32_t)ld32(col), a0);                                          \
-            a1 = __smlad(lo, (int32_t)ld32(col + 2), a1);                                      \
-            a0 = __smlad(hi, (int32_t)ld32(col + 4), a0);                                      \
-            a1 = __smlad(hi, (int32_t)ld32(col + 6), a1);                                      \
-            w += 4;                                                                            \
-            col += 8;                                                                          \
-        }                                                                                      \
-        acc[0] = a0;                                                                           \
-        acc[1] = a1;                                                                           \
-    }
-
-/* Single row x one pixel. */
-#define DEFINE_1X1(NAME, LO, HI)                                                                  \
-    static void NAME(const uint8_t *w, const int16_t *col, int32_t kp, int32_t zz, int32_t *acc) \
-    {                                                                                          \
-        int32_t a = acc[0];                                                                    \
-        const int16_t *end = col + kp;                                                         \
-        (void)zz;                                                                              \
-        while (col < end) {                                                                    \
-            const uint32_t wa = ld32(w);                                                       \
-            a = __smlad(LO(wa), (int32_t)ld32(col), a);                                        \
-            a = __smlad(HI(wa), (int32_t)ld32(col + 2), a);                                    \
-            w += 4;                                                                            \
-            col += 4;                                                                          \
-        }                                                                                      \
-        acc[0] = a;                                                                            \
-    }
-
+/* Row pair (interleaved per 4 k) x two pixels (natural columns c0, c1): acc = a0 a1 b0 b1. */
 #if defined(__OPTIMIZE__)
-/* The 2x2 kernels in inline assembly: GCC interleaves the loads with the SMLADs otherwise, which
- * costs the M4 its load pipelining; LDRD keeps three 64-bit loads per 16 MACs. (At -O0 there are
- * not enough free registers, so the C version below is used.) */
-#define ASM_2X2_S8                                \
-    "ldrd %[x00], %[x10], [%[c]], #8\n\t"         \
-    "ldrd %[x01], %[x11], [%[c]], #8\n\t"         \
-    "ldrd %[wa], %[wb], [%[w]], #8\n\t"           \
-    "sxtb16 %[t], %[wa]\n\t"                      \
+/* Inline assembly keeps the loads grouped (GCC interleaves them with the SMLADs otherwise, losing
+ * the M4 load pipelining). At -O0 there are not enough free registers: the C version is used. */
+#define ASM_2X2(X)                                \
+    "ldrd %[x00], %[x01], [%[c0]], #8\n\t"        \
+    "ldrd %[x10], %[x11], [%[c1]], #8\n\t"        \
+    "ldr %[w4], [%[w]], #4\n\t"                   \
+    X " %[t], %[w4]\n\t"                          \
     "smlad %[a0], %[t], %[x00], %[a0]\n\t"        \
     "smlad %[a1], %[t], %[x10], %[a1]\n\t"        \
-    "sxtb16 %[t], %[wa], ror #8\n\t"              \
+    X " %[t], %[w4], ror #8\n\t"                  \
     "smlad %[a0], %[t], %[x01], %[a0]\n\t"        \
     "smlad %[a1], %[t], %[x11], %[a1]\n\t"        \
-    "sxtb16 %[t], %[wb]\n\t"                      \
+    "ldr %[w4], [%[w]], #4\n\t"                   \
+    X " %[t], %[w4]\n\t"                          \
     "smlad %[b0], %[t], %[x00], %[b0]\n\t"        \
     "smlad %[b1], %[t], %[x10], %[b1]\n\t"        \
-    "sxtb16 %[t], %[wb], ror #8\n\t"              \
+    X " %[t], %[w4], ror #8\n\t"                  \
     "smlad %[b0], %[t], %[x01], %[b0]\n\t"        \
     "smlad %[b1], %[t], %[x11], %[b1]\n\t"
 
-#define ASM_2X2_U8_ROW(W, A, B)                   \
-    "ldr %[wa], [%[w]], #4\n\t"                   \
-    "uxtb16 %[t], %[wa]\n\t"                      \
-    "ssub16 %[t], %[t], %[zz]\n\t"                \
-    "smlad %[" A "], %[t], %[x00], %[" A "]\n\t"  \
-    "smlad %[" B "], %[t], %[x10], %[" B "]\n\t"  \
-    "uxtb16 %[t], %[wa], ror #8\n\t"              \
-    "ssub16 %[t], %[t], %[zz]\n\t"                \
-    "smlad %[" A "], %[t], %[x01], %[" A "]\n\t"  \
-    "smlad %[" B "], %[t], %[x11], %[" B "]\n\t"
-
-#define ASM_2X2_U8                                \
-    "ldrd %[x00], %[x10], [%[c]], #8\n\t"         \
-    "ldrd %[x01], %[x11], [%[c]], #8\n\t"         \
-    ASM_2X2_U8_ROW(w, "a0", "a1")                 \
-    ASM_2X2_U8_ROW(w, "b0", "b1")
-
-static void mac_2x2_s8(const uint8_t *w, const int16_t *col, int32_t kp, int32_t zz, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    int32_t n = kp >> 3;
-    uint32_t x00, x10, x01, x11, wa, wb, t;
-    (void)zz;
-    if (kp & 4) {
-        __asm__ volatile(ASM_2X2_S8
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [c] "+r"(col),
-                           [x00] "=&r"(x00), [x10] "=&r"(x10), [x01] "=&r"(x01), [x11] "=&r"(x11), [wa] "=&r"(wa),
-                           [wb] "=&r"(wb), [t] "=&r"(t)
-                         :
-                         : "memory");
+#define DEFINE_2X2(NAME, X)                                                                               \
+    static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
+    {                                                                                                     \
+        int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];                                        \
+        int32_t n = kp >> 3;                                                                              \
+        uint32_t x00, x10, x01, x11, w4, t;                                                               \
+        if (kp & 4) {                                                                                     \
+            __asm__ volatile(ASM_2X2(X)                                                                   \
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w),  \
+                               [c0] "+r"(c0), [c1] "+r"(c1), [x00] "=&r"(x00), [x10] "=&r"(x10),           \
+                               [x01] "=&r"(x01), [x11] "=&r"(x11), [w4] "=&r"(w4), [t] "=&r"(t)          \
+                             :                                                                            \
+                             : "memory");                                                                 \
+        }                                                                                                 \
+        if (n > 0) {                                                                                      \
+            __asm__ volatile("1:\n\t" ASM_2X2(X) ASM_2X2(X) "subs %[n], %[n], #1\n\tbne 1b\n\t"           \
+                             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w),  \
+                               [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [x00] "=&r"(x00),               \
+                               [x10] "=&r"(x10), [x01] "=&r"(x01), [x11] "=&r"(x11), [w4] "=&r"(w4),      \
+                               [t] "=&r"(t)                                                               \
+                             :                                                                            \
+                             : "cc", "memory");                                                           \
+        }                                                                                                 \
+        acc[0] = a0;                                                                                      \
+        acc[1] = a1;                                                                                      \
+        acc[2] = b0;                                                                                      \
+        acc[3] = b1;                                                                                      \
     }
-    if (n > 0) {
-        __asm__ volatile("1:\n\t" ASM_2X2_S8 ASM_2X2_S8 "subs %[n], %[n], #1\n\tbne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [c] "+r"(col),
-                           [n] "+r"(n), [x00] "=&r"(x00), [x10] "=&r"(x10), [x01] "=&r"(x01), [x11] "=&r"(x11),
-                           [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)
-                         :
-                         : "cc", "memory");
-    }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
+DEFINE_2X2(mac_2x2_s8, "sxtb16")
+DEFINE_2X2(mac_2x2_u8, "uxtb16")
 
-static void mac_2x2_u8(const uint8_t *w, const int16_t *col, int32_t kp, int32_t zz, int32_t *acc)
-{
-    int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];
-    int32_t n = kp >> 2;
-    uint32_t x00, x10, x01, x11, wa, t;
-    if (n > 0) {
-        __asm__ volatile("1:\n\t" ASM_2X2_U8 "subs %[n], %[n], #1\n\tbne 1b\n\t"
-                         : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w), [c] "+r"(col),
-                           [n] "+r"(n), [x00] "=&r"(x00), [x10] "=&r"(x10), [x01] "=&r"(x01), [x11] "=&r"(x11),
-                           [wa] "=&r"(wa), [t] "=&r"(t)
-                         : [zz] "r"(zz)
-                         : "cc", "memory");
+/* Two row pairs (w, w + 2 kp) x one pixel, for linear layers: acc = a b c d. */
+#define ASM_4X1(X)                                \
+    "ldrd %[x0], %[x1], [%[c]], #8\n\t"           \
+    "ldrd %[wa], %[wb], [%[pa]], #8\n\t"          \
+    X " %[t], %[wa]\n\t"                          \
+    "smlad %[a], %[t], %[x0], %[a]\n\t"           \
+    X " %[t], %[wa], ror #8\n\t"                  \
+    "smlad %[a], %[t], %[x1], %[a]\n\t"           \
+    X " %[t], %[wb]\n\t"                          \
+    "smlad %[b], %[t], %[x0], %[b]\n\t"           \
+    X " %[t], %[wb], ror #8\n\t"                  \
+    "smlad %[b], %[t], %[x1], %[b]\n\t"           \
+    "ldrd %[wa], %[wb], [%[pb]], #8\n\t"          \
+    X " %[t], %[wa]\n\t"                          \
+    "smlad %[cc], %[t], %[x0], %[cc]\n\t"         \
+    X " %[t], %[wa], ror #8\n\t"                  \
+    "smlad %[cc], %[t], %[x1], %[cc]\n\t"         \
+    X " %[t], %[wb]\n\t"                          \
+    "smlad %[d], %[t], %[x0], %[d]\n\t"           \
+    X " %[t], %[wb], ror #8\n\t"                  \
+    "smlad %[d], %[t], %[x1], %[d]\n\t"
+
+#define DEFINE_4X1(NAME, X)                                                                               \
+    static void NAME(const uint8_t *pa, const int16_t *c, int32_t kp, int32_t *acc)                       \
+    {                                                                                                     \
+        int32_t a = acc[0], b = acc[1], cc = acc[2], d = acc[3], n = kp >> 2;                             \
+        const uint8_t *pb = pa + 2 * kp;                                                                  \
+        uint32_t x0, x1, wa, wb, t;                                                                       \
+        if (n > 0) {                                                                                      \
+            __asm__ volatile("1:\n\t" ASM_4X1(X) "subs %[n], %[n], #1\n\tbne 1b\n\t"                     \
+                             : [a] "+r"(a), [b] "+r"(b), [cc] "+r"(cc), [d] "+r"(d), [pa] "+r"(pa),       \
+                               [pb] "+r"(pb), [c] "+r"(c), [n] "+r"(n), [x0] "=&r"(x0), [x1] "=&r"(x1),    \
+                               [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t)                               \
+                             :                                                                            \
+                             : "cc", "memory");                                                           \
+        }                                                                                                 \
+        acc[0] = a;                                                                                       \
+        acc[1] = b;                                                                                       \
+        acc[2] = cc;                                                                                      \
+        acc[3] = d;                                                                                       \
     }
-    acc[0] = a0;
-    acc[1] = a1;
-    acc[2] = b0;
-    acc[3] = b1;
-}
+DEFINE_4X1(mac_4x1_s8, "sxtb16")
+DEFINE_4X1(mac_4x1_u8, "uxtb16")
+#define HAVE_4X1 1
 #else
+#define DEFINE_2X2(NAME, LO, HI)                                                                          \
+    static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
+    {                                                                                                     \
+        int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3], k;                                     \
+        for (k = 0; k < kp; k += 4, w += 8) {                                                             \
+            const uint32_t wa = ld32(w), wb = ld32(w + 4);                                                \
+            const int32_t x00 = (int32_t)ld32(c0 + k), x01 = (int32_t)ld32(c0 + k + 2);                    \
+            const int32_t x10 = (int32_t)ld32(c1 + k), x11 = (int32_t)ld32(c1 + k + 2);                    \
+            a0 = __smlad(LO(wa), x00, a0);                                                                \
+            a0 = __smlad(HI(wa), x01, a0);                                                                \
+            a1 = __smlad(LO(wa), x10, a1);                                                                \
+            a1 = __smlad(HI(wa), x11, a1);                                                                \
+            b0 = __smlad(LO(wb), x00, b0);                                                                \
+            b0 = __smlad(HI(wb), x01, b0);                                                                \
+            b1 = __smlad(LO(wb), x10, b1);                                                                \
+            b1 = __smlad(HI(wb), x11, b1);                                                                \
+        }                                                                                                 \
+        acc[0] = a0;                                                                                      \
+        acc[1] = a1;                                                                                      \
+        acc[2] = b0;                                                                                      \
+        acc[3] = b1;                                                                                      \
+    }
 DEFINE_2X2(mac_2x2_s8, LO_S, HI_S)
 DEFINE_2X2(mac_2x2_u8, LO_U, HI_U)
 #endif
+
+/* Row pair (interleaved) x one pixel: acc = a b. */
+#define DEFINE_2X1(NAME, LO, HI)                                                                          \
+    static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
+    {                                                                                                     \
+        int32_t a = acc[0], b = acc[1], k;                                                                \
+        (void)c1;                                                                                         \
+        for (k = 0; k < kp; k += 4, w += 8) {                                                             \
+            const uint32_t wa = ld32(w), wb = ld32(w + 4);                                                \
+            const int32_t x0 = (int32_t)ld32(c0 + k), x1 = (int32_t)ld32(c0 + k + 2);                     \
+            a = __smlad(LO(wa), x0, a);                                                                   \
+            a = __smlad(HI(wa), x1, a);                                                                   \
+            b = __smlad(LO(wb), x0, b);                                                                   \
+            b = __smlad(HI(wb), x1, b);                                                                   \
+        }                                                                                                 \
+        acc[0] = a;                                                                                       \
+        acc[1] = b;                                                                                       \
+    }
+
+/* Single row x up to two pixels (c1 may be 0): acc = a0 a1. */
+#define DEFINE_1XN(NAME, LO, HI)                                                                          \
+    static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
+    {                                                                                                     \
+        int32_t a0 = acc[0], a1 = acc[1], k;                                                              \
+        for (k = 0; k < kp; k += 4, w += 4) {                                                             \
+            const uint32_t wa = ld32(w);                                                                  \
+            const int32_t lo = LO(wa), hi = HI(wa);                                                       \
+            a0 = __smlad(lo, (int32_t)ld32(c0 + k), a0);                                                  \
+            a0 = __smlad(hi, (int32_t)ld32(c0 + k + 2), a0);                                              \
+            if (c1) {                                                                                     \
+                a1 = __smlad(lo, (int32_t)ld32(c1 + k), a1);                                              \
+                a1 = __smlad(hi, (int32_t)ld32(c1 + k + 2), a1);                                          \
+            }                                                                                             \
+        }                                                                                                 \
+        acc[0] = a0;                                                                                      \
+        acc[1] = a1;                                                                                      \
+    }
+
 DEFINE_2X1(mac_2x1_s8, LO_S, HI_S)
 DEFINE_2X1(mac_2x1_u8, LO_U, HI_U)
-DEFINE_1X2(mac_1x2_s8, LO_S, HI_S)
-DEFINE_1X2(mac_1x2_u8, LO_U, HI_U)
-DEFINE_1X1(mac_1x1_s8, LO_S, HI_S)
-DEFINE_1X1(mac_1x1_u8, LO_U, HI_U)
+DEFINE_1XN(mac_1xn_s8, LO_S, HI_S)
+DEFINE_1XN(mac_1xn_u8, LO_U, HI_U)
 
-typedef void (*mac_fn)(const uint8_t *, const int16_t *, int32_t, int32_t, int32_t *);
+typedef void (*mac_fn)(const uint8_t *, const int16_t *, const int16_t *, int32_t, int32_t *);
 
-/* All output channels of group g for pixel pix0 (and pix1 >= 0): row pairs, then an odd last row. */
-static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_t *col, int32_t pix0, int32_t pix1,
-                     int32_t npix, void *out)
+/* All output channels of group g for pixel pix0 (column c0, sum s0) and, if c1, pix1: row pairs,
+ * then an odd last row. */
+static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_t *c0, const int16_t *c1,
+                     int32_t s0, int32_t s1, int32_t pix0, int32_t pix1, int32_t npix, void *out)
 {
-    const int32_t og = p->out_c / p->groups;
-    const int32_t two = pix1 >= 0, s = p->w_signed;
-    const int32_t zz = (int32_t)(((uint32_t)p->w_zp << 16) | ((uint32_t)p->w_zp & 0xFFFFu));
-    const mac_fn pair = two ? (s ? mac_2x2_s8 : mac_2x2_u8) : (s ? mac_2x1_s8 : mac_2x1_u8);
-    const mac_fn single = two ? (s ? mac_1x2_s8 : mac_1x2_u8) : (s ? mac_1x1_s8 : mac_1x1_u8);
+    const int32_t og = p->out_c / p->groups, sg = p->w_signed;
+    const mac_fn pair = c1 ? (sg ? mac_2x2_s8 : mac_2x2_u8) : (sg ? mac_2x1_s8 : mac_2x1_u8);
+    const mac_fn single = sg ? mac_1xn_s8 : mac_1xn_u8;
     const rq_t r = rq_of(p);
     const int32_t *bias = p->bias;
     const uint8_t *wbase = (const uint8_t *)p->w;
-    int32_t i;
-    for (i = 0; i < og; i += 2) {
+    /* uint8 weights: sum (w - zw) x = sum w x - zw sum x */
+    const int32_t corr0 = sg ? 0 : p->w_zp * s0, corr1 = sg ? 0 : p->w_zp * s1;
+    int32_t i = 0;
+#if defined(HAVE_4X1)
+    if (!c1) { /* one pixel (linear layers, odd pixel counts): four rows at a time */
+        for (; i + 3 < og; i += 4) {
+            const int32_t oa = g * og + i;
+            int32_t acc[4], j;
+            for (j = 0; j < 4; j++) {
+                acc[j] = (bias ? bias[oa + j] : 0) - corr0;
+            }
+            if (sg) {
+                mac_4x1_s8(wbase + oa * kp, c0, kp, acc);
+            } else {
+                mac_4x1_u8(wbase + oa * kp, c0, kp, acc);
+            }
+            for (j = 0; j < 4; j++) {
+                store_q(r, out, oa + j, (oa + j) * npix + pix0, acc[j]);
+            }
+        }
+    }
+#endif
+    for (; i < og; i += 2) {
         const int32_t oa = g * og + i;
         const uint8_t *w = wbase + oa * kp;
-        const int32_t ba = bias ? bias[oa] : 0;
+        const int32_t ba = (bias ? bias[oa] : 0) - corr0, ba1 = (bias ? bias[oa] : 0) - corr1;
         int32_t acc[4];
         if (i + 1 < og) {
-            const int32_t bb = bias ? bias[oa + 1] : 0;
-            if (two) {
+            const int32_t bb = (bias ? bias[oa + 1] : 0) - corr0, bb1 = (bias ? bias[oa + 1] : 0) - corr1;
+            if (c1) {
                 acc[0] = ba;
-                acc[1] = ba;
+                acc[1] = ba1;
                 acc[2] = bb;
-                acc[3] = bb;
-                pair(w, col, kp, zz, acc);
+                acc[3] = bb1;
+                pair(w, c0, c1, kp, acc);
                 store_q(r, out, oa, oa * npix + pix0, acc[0]);
                 store_q(r, out, oa, oa * npix + pix1, acc[1]);
                 store_q(r, out, oa + 1, (oa + 1) * npix + pix0, acc[2]);
@@ -532,16 +523,16 @@ static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_
             } else {
                 acc[0] = ba;
                 acc[1] = bb;
-                pair(w, col, kp, zz, acc);
+                pair(w, c0, c1, kp, acc);
                 store_q(r, out, oa, oa * npix + pix0, acc[0]);
                 store_q(r, out, oa + 1, (oa + 1) * npix + pix0, acc[1]);
             }
         } else {
             acc[0] = ba;
-            acc[1] = ba;
-            single(w, col, kp, zz, acc);
+            acc[1] = ba1;
+            single(w, c0, c1, kp, acc);
             store_q(r, out, oa, oa * npix + pix0, acc[0]);
-            if (two) {
+            if (c1) {
                 store_q(r, out, oa, oa * npix + pix1, acc[1]);
             }
         }
@@ -552,7 +543,7 @@ static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_
 void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scratch)
 {
     const int32_t cin_g = p->in_c / p->groups, og = p->out_c / p->groups;
-    const int32_t K = cin_g * p->k_h * p->k_w;
+    const int32_t K = cin_g * p->k_h * p->k_w, kp = (K + 3) & ~3;
     const int32_t npix = p->out_h * p->out_w;
     const rq_t r = rq_of(p);
     int32_t g, pix, i;
@@ -560,20 +551,30 @@ void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scr
         pix = 0;
 #if NNRT_DSP
         if (p->wfmt == NNRT_W_DSP) {
-            const int32_t kp = (K + 3) & ~3;
+            int16_t *c1 = scratch + kp;
             for (; pix + 1 < npix; pix += 2) {
-                im2col_dsp(p, in, g, pix, pix + 1, scratch, kp);
-                dsp_rows(p, g, kp, scratch, pix, pix + 1, npix, out);
+                int32_t s[2];
+                if (pair_inside(p, pix)) {
+                    if (p->act_signed) {
+                        im2col_pair_s8(p, (const int8_t *)in, g, pix, scratch, c1, kp, s);
+                    } else {
+                        im2col_pair_u8(p, (const uint8_t *)in, g, pix, scratch, c1, kp, s);
+                    }
+                } else {
+                    s[0] = im2col(p, in, g, pix, scratch, kp);
+                    s[1] = im2col(p, in, g, pix + 1, c1, kp);
+                }
+                dsp_rows(p, g, kp, scratch, c1, s[0], s[1], pix, pix + 1, npix, out);
             }
             if (pix < npix) {
-                im2col_dsp(p, in, g, pix, -1, scratch, kp);
-                dsp_rows(p, g, kp, scratch, pix, -1, npix, out);
+                const int32_t s0 = im2col(p, in, g, pix, scratch, kp);
+                dsp_rows(p, g, kp, scratch, 0, s0, 0, pix, -1, npix, out);
             }
             continue;
         }
 #endif
         for (; pix < npix; pix++) {
-            im2col_q(p, in, g, pix, scratch);
+            (void)im2col(p, in, g, pix, scratch, kp);
             for (i = 0; i < og; i++) {
                 const int32_t o = g * og + i;
                 const int32_t acc = (p->bias ? p->bias[o] : 0) +

@@ -9,16 +9,15 @@ static inline int32_t nnrt_sat32(int64_t v)
     return v > INT32_MAX ? INT32_MAX : (v < INT32_MIN ? INT32_MIN : (int32_t)v);
 }
 
-/* gemmlowp SaturatingRoundingDoublingHighMul (truncating division by 2^31 after the nudge). */
+/* gemmlowp SaturatingRoundingDoublingHighMul. Its nudge-and-truncate form equals
+ * floor((a*b + 2^30) / 2^31) for every product (ties round up either way), which needs no sign
+ * test; the only saturating case is INT32_MIN * INT32_MIN. */
 static inline int32_t nnrt_srdhm(int32_t a, int32_t b)
 {
-    int64_t ab, s;
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    ab = (int64_t)a * (int64_t)b;
-    s = ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)));
-    return (int32_t)(s >= 0 ? (s >> 31) : -((-s) >> 31));
+    return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
 /* gemmlowp RoundingDivideByPOT: round to nearest, ties away from zero; 0 <= e <= 31. */
@@ -62,16 +61,11 @@ static inline int32_t nnrt_pow2_shift32(int32_t acc, int32_t r)
 /* nnrt_mbqm for a non-negative multiplier (the SRDHM overflow case cannot occur). */
 static inline int32_t nnrt_mbqm_pos(int32_t x, int32_t m, int32_t shift)
 {
-    int64_t ab, s;
-    int32_t hi;
     if (shift > 0) {
         x = nnrt_sat32((int64_t)x * ((int64_t)1 << shift));
         shift = 0;
     }
-    ab = (int64_t)x * (int64_t)m;
-    s = ab + (ab >= 0 ? (int64_t)(1 << 30) : (int64_t)(1 - (1 << 30)));
-    hi = (int32_t)((s + (s < 0 ? (int64_t)0x7FFFFFFF : 0)) >> 31); /* truncating division by 2^31 */
-    return nnrt_rdbpot(hi, -shift);
+    return nnrt_rdbpot((int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << 30)) >> 31), -shift);
 }
 
 static inline int32_t nnrt_clamp(int64_t v, int32_t lo, int32_t hi)
