@@ -1,0 +1,153 @@
+"""The measurement procedure of seed 002 Sec. 5.4: n inferences, each inside its own triggered
+power-analyzer record (idle before and after it for the baseline), timed by one or more timing
+sources; latency, power and energy per inference."""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from harness.instruments.energy import InferenceMeasurement, measure_window
+from harness.instruments.errors import InstrumentError
+from harness.instruments.n6705a import N6705A
+from harness.instruments.timing import Evidence, PulseTiming, TimingSource, cross_check
+
+# Which source's latency is reported: those that time the GPIO (or the code) itself first; the
+# current-derived end edge of pa-trigger last, because boards keep drawing active current after
+# the GPIO falls (sending the reply, bookkeeping). Unknown sources rank after the analyzers.
+PRECEDENCE = {"scope": 0, "logic-analyzer": 1, "cycle-counter": 3, "pa-trigger": 4}
+UNKNOWN_PRECEDENCE = 2
+BUS_TRIGGER_LATENCY_S = 0.05
+FETCH_MARGIN_S = 10.0  # the inference is over when infer() returns: the record ends soon after  # host -> DUT command latency allowed for with a BUS trigger
+
+
+class InferenceRunner(Protocol):
+    """Host side of the DUT link (harness.dut.DutLink satisfies it): run ``warmup`` unmeasured
+    then ``n`` measured inferences, ``gap_us`` idle before each; the result has ``cycles``."""
+
+    def infer(self, n: int, warmup: int, gap_us: int) -> Any: ...
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    n: int = 8
+    warmup: int = 1
+    gap_us: int = 20_000
+    sample_interval_s: float | None = None  # None = the finest the module allows
+    pretrigger_s: float | None = None  # default: max(40 samples, 20 % of the latency)
+    window_factor: float = 1.5  # record length after the trigger, relative to the expected latency
+    post_s: float = 2e-3  # plus this much idle after the expected end
+    measure_voltage: bool = True
+    cross_check_tolerance: float = 0.02
+    edge_aware: bool = True
+    expected_latency_s: float | None = None  # None: from a calibration inference's cycle count
+    # Wake the DUT (runner.resync()) once the record's wall time has passed. Only for emulated
+    # boards that publish their parked idle time when woken rather than as it passes.
+    wake_runner: bool = False
+
+
+def _counted(result: Any, clock_hz: float) -> list[tuple[int | None, float | None]]:
+    """(cycles, latency_s) per measured inference; the DUT result's own ``latencies_s()`` is
+    preferred (it knows the counter's rate and overhead), else cycles / clock_hz. None where the
+    counter wrapped."""
+    cycles = list(getattr(result, "cycles", []) or [])
+    if not cycles:
+        raise InstrumentError("the DUT returned no cycle counts")
+    lat = result.latencies_s() if hasattr(result, "latencies_s") else [
+        None if c is None else c / clock_hz for c in cycles
+    ]
+    return [(None if c is None else int(c), v) for c, v in zip(cycles, lat, strict=True)]
+
+
+def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sources: list[TimingSource],
+                       settings: MeasureSettings = MeasureSettings(), trigger_pin: int | None = None
+                       ) -> list[InferenceMeasurement]:
+    """Run ``settings.n`` measured inferences on a board whose supply ``pa`` already provides.
+
+    ``trigger_pin``: the analyzer's digital-port pin wired to the GPIO (None = BUS trigger sent
+    just before each inference, less exact). The reported latency comes from the source ranked
+    first in PRECEDENCE and the others are cross-checked against it; the energy window starts
+    where a source locates the pulse on the record (pa-trigger: the current step at the
+    trigger), else at the trigger sample, and lasts the reported latency.
+    """
+    if not sources:
+        raise ValueError("at least one timing source is needed")
+    expected = settings.expected_latency_s
+    if expected is None:
+        calib = [v for _, v in _counted(runner.infer(1, settings.warmup, settings.gap_us), clock_hz)]
+        if any(v is None for v in calib):
+            raise InstrumentError("the cycle counter wrapped in the calibration run; give expected_latency_s")
+        expected = max(v for v in calib if v is not None)
+    tint_hint = settings.sample_interval_s or 5.12e-6
+    pre = settings.pretrigger_s if settings.pretrigger_s is not None else max(40 * tint_hint, 0.2 * expected)
+    window = expected * settings.window_factor + settings.post_s
+    if trigger_pin is None:  # a BUS trigger comes before the DUT's idle gap, not at the edge
+        window += settings.gap_us * 1e-6 + BUS_TRIGGER_LATENCY_S
+    plan = pa.configure_acquisition(window, pre, trigger_pin=trigger_pin, sample_interval_s=settings.sample_interval_s,
+                                    measure_voltage=settings.measure_voltage)
+    results = []
+    for i in range(settings.n):
+        pa.arm()
+        try:
+            for s in sources:
+                s.arm()
+            if trigger_pin is None:
+                pa.trigger()
+            cycles, counted_s = _counted(runner.infer(1, 0, settings.gap_us), clock_hz)[0]
+            if settings.wake_runner:
+                time.sleep(plan.duration_s)
+                runner.resync()  # type: ignore[attr-defined]
+            wf = pa.fetch(timeout_s=plan.duration_s + FETCH_MARGIN_S)
+        except BaseException:
+            _quiet_abort(pa)
+            raise
+        evidence = Evidence(wf, plan.pretrigger_points, cycles, counted_s)
+        timings = _read_all(sources, evidence, i)
+        results.append(_one(i, wf, timings, settings, cycles))
+    return results
+
+
+def _read_all(sources: list[TimingSource], evidence: Evidence, index: int) -> list[PulseTiming]:
+    """Every source's timing. A source that cannot time this pulse (a wrapped counter, no clear
+    current step) is left out and the cross-check has less to compare; none left is an error."""
+    out, failures = [], []
+    for src in sources:
+        try:
+            out.append(src.read(evidence))
+        except (ValueError, InstrumentError) as exc:
+            failures.append(f"{src.name}: {exc}")
+    if not out:
+        raise InstrumentError(f"inference {index}: no timing source could time the pulse ({'; '.join(failures)})")
+    return out
+
+
+def _quiet_abort(pa: N6705A) -> None:
+    with contextlib.suppress(Exception):
+        pa.abort()
+
+
+def _one(index: int, wf: Any, timings: list[PulseTiming], settings: MeasureSettings, cycles: int | None
+         ) -> InferenceMeasurement:
+    timings = sorted(timings, key=lambda t: PRECEDENCE.get(t.source, UNKNOWN_PRECEDENCE))
+    primary = timings[0]
+    located = next((t for t in timings if t.has_window), None)
+    start = located.start_s if located is not None else 0.0
+    assert start is not None
+    end = start + primary.duration_s
+    if end > wf.t_end_s:
+        raise InstrumentError(
+            f"inference {index}: the pulse ({primary.duration_s * 1e3:.3f} ms) outlasts the record; "
+            "the inference took longer than the calibration run"
+        )
+    check = cross_check(timings, settings.cross_check_tolerance)
+    m = measure_window(
+        wf, start, end, index=index, timing_source=primary.source, edge_aware=settings.edge_aware,
+        latency_by_source_s={t.source: t.duration_s for t in timings},
+        cross_check_deviation=check.deviation, cross_check_ok=check.ok, cycles=cycles,
+    )
+    if not math.isfinite(m.energy_j):
+        raise InstrumentError(f"inference {index}: energy is not finite")
+    return m

@@ -1,0 +1,94 @@
+"""`harness rig doctor` and `harness measure` through their typer commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.instruments.cli import app, measure
+from harness.sim.n6705a import SimN6705A
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def wide_console(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Rich wraps table cells at the runner's 80 columns; the assertions read whole reasons."""
+    from rich.console import Console
+
+    import harness.instruments.cli as cli_mod
+
+    monkeypatch.setattr(cli_mod, "console", Console(width=250, force_terminal=False))
+
+
+def _rig(tmp_path: Path, resource: str, serial: str = "loop://", extra: str = "") -> Path:
+    path = tmp_path / "bench.toml"
+    path.write_text(f"""name = "bench"
+[[duts]]
+board = "sim-m4"
+serial = "{serial}"
+analyzer_channel = 1
+trigger_pin = 1
+[power_analyzer]
+resource = "{resource}"
+timeout_ms = 2000
+{extra}""")
+    return path
+
+
+def test_doctor_reports_ok_for_a_reachable_rig(tmp_path: Path) -> None:
+    with SimN6705A() as sim:
+        sim.attach(1, None, "N6781A")
+        result = runner.invoke(app, ["doctor", str(_rig(tmp_path, sim.resource))])
+    assert result.exit_code == 0, result.output
+    assert "N6705B" in result.output and "ch1=N6781A" in result.output
+    assert "FAIL" not in result.output and result.output.count("OK") == 2  # analyzer + serial
+
+
+def test_doctor_reports_each_failure_with_its_reason(tmp_path: Path) -> None:
+    with SimN6705A() as sim:
+        sim.attach(1, None, "N6781A")
+        sim.model.execute("BOGUS")  # a stale error in the queue
+        rig = _rig(tmp_path, sim.resource, serial="/dev/does-not-exist",
+                   extra='[[timing]]\nkind = "logic-analyzer"\nresource = "demo"\n')
+        result = runner.invoke(app, ["doctor", str(rig)])
+    assert result.exit_code == 1
+    assert "error queue was not empty" in result.output
+    assert result.output.count("FAIL") == 2  # analyzer (stale error) and serial port
+    assert "could not open port" in result.output or "No such file" in result.output
+
+
+def test_doctor_unreachable_analyzer(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["doctor", str(_rig(tmp_path, "TCPIP0::127.0.0.1::1::SOCKET"))])
+    assert result.exit_code == 1 and "FAIL" in result.output and "Connection refused" in result.output
+
+
+@pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
+def test_measure_command_on_the_simulated_rig(tmp_path: Path) -> None:
+    import typer
+    from firmware_fixtures.fixture_model import fixture_sources
+
+    from harness.build import build_firmware
+    from harness.config import load_board
+
+    fw = build_firmware(fixture_sources(rounds=10), load_board("sim-m4"), tmp_path / "fw", cache_dir=tmp_path / "c")
+    rig = tmp_path / "simrig.toml"
+    rig.write_text('name = "simrig"\n[[duts]]\nboard = "sim-m4"\nprobe = "sim:sim-m4"\n'
+                   '[power_analyzer]\nresource = "sim"\nsettle_s = 0\n')
+    out = tmp_path / "result.json"
+    cli = typer.Typer()
+    cli.command()(measure)
+    result = runner.invoke(cli, ["--board", "sim-m4", "--rig", str(rig), "--firmware", str(fw.elf), "-n", "3",
+                                 "--gap-us", "5000", "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "mean±std" in result.output
+    doc = json.loads(out.read_text())
+    assert len(doc["inferences"]) == 3 and doc["units"]["energy_j"] == "J"
+    lat = [m["latency_s"] for m in doc["inferences"]]
+    assert all(m["cross_check_ok"] for m in doc["inferences"])
+    assert max(lat) - min(lat) < 1e-6 and lat[0] > 1e-3  # deterministic firmware
+    assert doc["summary"]["energy_j"]["mean"] > 0 and doc["analyzer"]["module"] == "N6781A"
