@@ -21,11 +21,16 @@ class Station:
 
     board: BoardConfig
     dut: DutSettings
-    serial_url: str
+    serial: str  # from the rig file; "sim" = the simulated board's own endpoint
     probe: str | None
     analyzer: Any = None  # harness.instruments.n6705a.N6705A, opened on first use
     sources: list[Any] = field(default_factory=list)
     sim: Any = None  # harness.sim.rig.SimDut for simulated boards
+
+    @property
+    def serial_url(self) -> str:
+        """Asked each time: a restarted simulated board listens on a new port."""
+        return self.sim.serial_url if (self.serial == "sim" and self.sim is not None) else self.serial
 
     def sim_error(self) -> str | None:
         if self.sim is None or self.sim.board.error is None:
@@ -68,11 +73,10 @@ class Bench:
             self.simrig = SimRig([b for b, _ in sims], [d for _, d in sims], analyzer=want_sim_pa).start()
         for name, (board, dut) in configs.items():
             sim = self.simrig.duts.get(name) if self.simrig is not None else None
-            serial = sim.serial_url if (dut.serial == "sim" and sim is not None) else dut.serial
-            if serial == "sim":
+            if dut.serial == "sim" and sim is None:
                 raise StageError(f"{name}: serial = 'sim' but the board is not simulated; give its port")
             probe = dut.probe or (sim.probe_uid if sim is not None else None)
-            self.stations[name] = Station(board, dut, serial, probe, sim=sim)
+            self.stations[name] = Station(board, dut, dut.serial, probe, sim=sim)
 
     @property
     def analyzer_resource(self) -> str | None:

@@ -3,6 +3,7 @@ outputs against the host reference, and take the measured repetitions."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,18 +28,26 @@ class AccuracyCheck:
 
 def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Callable[[str], None],
                        inference_timeout_s: float = 60.0) -> Any:
-    """Program with verify, reset, and check the board runs the expected model."""
-    from harness.dut import DutLink
+    """Program with verify (the flasher resets the board after), then check that the board
+    answers the protocol and runs the expected model."""
+    from harness.dut import DutError, DutLink
     from harness.flash.base import flasher_for
 
     flasher = flasher_for(st.board, probe=st.probe)
     log(f"flashing {firmware.name} through {st.probe}")
     flasher.program(firmware, verify=True)
-    flasher.reset()
     link = DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
                    per_inference_timeout=inference_timeout_s)
     try:
-        info = link.identify()
+        for attempt in range(3):  # the boot banner may still be arriving just after the reset
+            try:
+                link.resync()
+                info = link.identify()
+                break
+            except DutError:
+                if attempt == 2:
+                    raise
+                time.sleep(0.2)
     except BaseException:
         link.close()
         raise
@@ -88,7 +97,8 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     if lat is None:
         raise StageError(f"{st.board.name}: the on-chip counter wrapped during the calibration inference")
     settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=bench.rig.power_analyzer.sample_interval_s,
-                               expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance)
+                               expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance,
+                               wake_runner=st.sim is not None)
     trigger = st.dut.trigger_pin if any(s.name == "pa-trigger" for s in st.sources) else None
     for rep in reps:
         (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger)

@@ -74,8 +74,8 @@ class CampaignRunner:
                 continue
             c = p.compression
             self.store.upsert_config(
-                p.config_id, model=p.model.id, compression_id=c.id, method=c.method, heuristic=c.heuristic,
-                target_accuracy=c.target_relative_accuracy, rate=c.rate, numeric=p.numeric, board=p.board,
+                p.config_id, model_id=p.model.id, compression_id=c.id, method=c.method, heuristic=c.heuristic,
+                accuracy_target=c.target_relative_accuracy, rate=c.rate, numeric_type=p.numeric, board=p.board,
                 status="pending",
             )
 
@@ -83,21 +83,24 @@ class CampaignRunner:
     def _record_prepared(self, prep: Prepared) -> None:
         p, cid = prep.point, prep.point.config_id
         meta = prep.artifact.metadata if prep.artifact else {}
+        comp = meta.get("compression") or {}
+
+        def frac(pct: Any) -> float | None:  # the store keeps accuracies as fractions
+            return None if pct is None else float(pct) / 100.0
+
+        acc = meta.get("accuracy_quant") if p.numeric != "float32" else meta.get("accuracy_float")
+        base = meta.get("accuracy_baseline")
         fields: dict[str, Any] = {
-            "accuracy_float": meta.get("accuracy_float"),
-            "accuracy_quant": meta.get("accuracy_quant"),
+            "accuracy_float": frac(meta.get("accuracy_float")),
+            "accuracy_quant": frac(meta.get("accuracy_quant")),
+            "rel_accuracy": (acc / base) if (acc is not None and base) else None,
+            # the paper's "compression": fraction of parameters actually removed
+            "rate": comp.get("achieved_rate", comp.get("selected_rate")),
             "params": meta.get("params_total"),
             "params_nonzero": meta.get("params_nonzero"),
             "macs": meta.get("macs"),
             "artifact_path": str(prep.artifact_dir) if prep.artifact_dir else None,
         }
-        chosen = (meta.get("compression") or {}).get("rate_chosen", meta.get("rate"))
-        if chosen is not None:
-            fields["rate"] = chosen
-        acc = meta.get("accuracy_quant") if p.numeric != "float32" else meta.get("accuracy_float")
-        base = meta.get("accuracy_baseline")
-        if acc is not None and base:
-            fields["rel_accuracy"] = acc / base
         fp = (prep.build.footprint if prep.build is not None else None) or prep.notes.get("footprint")
         if fp:
             fields.update(
@@ -141,8 +144,8 @@ class CampaignRunner:
                     chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz",
                                                self.campaign.accuracy_samples)
                     if chk is not None:
-                        self.store.upsert_config(cid, device_accuracy=chk.device_accuracy,
-                                                 host_agreement=chk.host_agreement,
+                        self.store.upsert_config(cid, device_accuracy=chk.device_accuracy / 100.0,
+                                                 host_agreement=chk.host_agreement / 100.0,
                                                  extra={"bit_exact_pct": chk.bit_exact, "check_samples": chk.samples})
                         self._say(p, "verify", f"device accuracy {chk.device_accuracy:.1f} %, agrees with host on "
                                                f"{chk.host_agreement:.1f} %, bit-exact {chk.bit_exact:.1f} %")
@@ -182,10 +185,17 @@ class CampaignRunner:
         link.load_input(encode_input(prep.artifact.graph, x0))
 
     def _recover(self, st: Station) -> None:
-        """Between attempts: restart a faulted simulated board, or reset a real one."""
-        if st.sim is not None:
+        """Between attempts: reset the board through its probe, as on a real bench (a faulted
+        simulated board is restarted first: its core stopped with the fault)."""
+        from harness.flash.base import flasher_for
+
+        if st.sim is not None and st.sim.board.error is not None:
             st.sim.board.stop()
             st.sim.board.start()
+        try:
+            flasher_for(st.board, probe=st.probe).reset()
+        except Exception as exc:  # the next attempt re-flashes anyway
+            LOG.warning("reset of %s failed: %s", st.board.name, exc)
         time.sleep(0.2)
 
     def _store_measurement(self, p: ConfigPoint, st: Station, rep: int, m: Any, calib: Any) -> None:
