@@ -1,0 +1,558 @@
+"""One emulated Cortex-M board (docs/sim-board.md): Unicorn core, persistent flash, RAM, CMSDK
+UART on TCP, benchmark GPIO, SysTick/DWT from the cycle model, power segments on a SignalBus.
+
+Execution runs in slices bounded by a cycle limit enforced by the block hook, so halts, resets,
+budgets and power flushes happen between blocks. ``run()`` executes synchronously with budgets
+(SimFault/SimTimeout on failure); ``start()`` runs the board in its own thread until ``stop()``
+(a fault then halts the board and is kept in ``error``).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from unicorn import (
+    UC_ARCH_ARM,
+    UC_ERR_EXCEPTION,
+    UC_ERR_FETCH_PROT,
+    UC_ERR_FETCH_UNMAPPED,
+    UC_ERR_INSN_INVALID,
+    UC_ERR_READ_UNMAPPED,
+    UC_ERR_WRITE_PROT,
+    UC_ERR_WRITE_UNMAPPED,
+    UC_HOOK_MEM_INVALID,
+    UC_MODE_MCLASS,
+    UC_MODE_THUMB,
+    UC_PROT_ALL,
+    UC_PROT_EXEC,
+    UC_PROT_READ,
+    Uc,
+    UcError,
+)
+from unicorn import arm_const as uca
+
+from harness.config.board import BoardConfig
+from harness.sim.counter import NO_LIMIT, make_counter
+from harness.sim.cycles import get_model
+from harness.sim.decode import BlockDecoder
+from harness.sim.errors import SimError, SimFault, SimImageError, SimTimeout
+from harness.sim.flashstore import FlashStore
+from harness.sim.loader import load_segments
+from harness.sim.mmio import PERIPH_BASE, PERIPH_SIZE, PPB_BASE, PPB_SIZE, Mmio
+from harness.sim.power import PowerModel
+from harness.sim.signals import SignalBus
+from harness.sim.uart import UartServer
+
+SLICE_CYCLES = 4_000_000
+PARK_POLL_S = 0.05
+
+_CPU_MODEL = {
+    "cortex-m0plus": uca.UC_CPU_ARM_CORTEX_M0,
+    "cortex-m4": uca.UC_CPU_ARM_CORTEX_M4,
+    "cortex-m4f": uca.UC_CPU_ARM_CORTEX_M4,
+    "cortex-m7": uca.UC_CPU_ARM_CORTEX_M7,
+}
+_FAULT_REASON = {
+    UC_ERR_READ_UNMAPPED: "read from unmapped address",
+    UC_ERR_WRITE_UNMAPPED: "write to unmapped address",
+    UC_ERR_FETCH_UNMAPPED: "jump to unmapped address",
+    UC_ERR_FETCH_PROT: "jump to non-executable address",
+    UC_ERR_WRITE_PROT: "write to read-only flash at",
+    UC_ERR_INSN_INVALID: "undefined instruction",
+    UC_ERR_EXCEPTION: "unhandled CPU exception (e.g. jump without the Thumb bit, SVC, BKPT)",
+}
+
+
+def _align_up(n: int, a: int = 0x1000) -> int:
+    return (n + a - 1) // a * a
+
+
+@dataclass(frozen=True)
+class RunResult:
+    reason: str  # 'until', 'halted' or 'exit' (semihosting SYS_EXIT)
+    cycles: int
+    insns: int
+    wall_s: float
+
+
+class SimBoard:
+    """An emulated board built from a sim-* BoardConfig."""
+
+    def __init__(
+        self, config: BoardConfig, *, state_dir: Path | None = None, persist: bool = True, native: bool = True
+    ):
+        if config.sim is None:
+            raise SimError(f"{config.name}: board has no [sim] section; it cannot be emulated")
+        self.config, self.name, self.sim = config, config.name, config.sim
+        self.clock_hz = config.clock_hz
+        mem = config.memory
+        self.flash = FlashStore(config.name, mem.flash_base, mem.flash_size, state_dir, persist)
+        self.ram = bytearray(_align_up(mem.ram_size))
+        self._flash_view = (ctypes.c_char * len(self.flash.data)).from_buffer(self.flash.data)
+        self._ram_view = (ctypes.c_char * len(self.ram)).from_buffer(self.ram)
+        self.bus = SignalBus(config.supply.nominal_v, self.sim.idle_current_a)
+        self.power = PowerModel(self.sim, self.clock_hz, self.bus)
+        self.uart = UartServer(config.name)
+        self.decoder = BlockDecoder(
+            get_model(self.sim.cycle_model),
+            (mem.flash_base, mem.flash_base + mem.flash_size),
+            self.sim.flash_wait_states,
+        )
+        self.counter = make_counter(self.decoder.cost, prefer_native=native)
+        self.mmio = Mmio(self)
+        self.systick, self.dwt, self.scb = self.mmio.systick, self.mmio.dwt, self.mmio.scb
+        self.error: SimError | None = None
+        self.state = "halted"  # running | halted | faulted
+        self.parked_wall_s = 0.0
+        self._uc: Uc | None = None
+        self._cv = threading.Condition(threading.RLock())
+        self._want_halt = self._want_stop = self._reset_pending = False
+        self._thread: threading.Thread | None = None
+        self._deadline: float | None = None
+        self._until: Callable[[], bool] | None = None
+        self._bad_access: int | None = None
+        self._halt_after_reset = False
+        self.blank = True
+        self._reset_core()
+
+    # -- properties ----------------------------------------------------------------------
+    @property
+    def cycles(self) -> int:
+        return self.counter.cycles
+
+    @property
+    def insns(self) -> int:
+        return self.counter.insns
+
+    @property
+    def time_s(self) -> float:
+        return self.counter.cycles / self.clock_hz
+
+    @property
+    def native(self) -> bool:
+        return self.counter.native
+
+    @property
+    def serial_url(self) -> str:
+        self.uart.start()
+        return self.uart.url
+
+    @property
+    def pc(self) -> int:
+        assert self._uc is not None
+        return self._uc.reg_read(uca.UC_ARM_REG_PC)
+
+    # -- programming ---------------------------------------------------------------------
+    def program(self, path: str | Path, *, reset: bool = True) -> None:
+        """Write an ELF/HEX/BIN image into flash (persisted), then reset the core."""
+        segments = load_segments(path, self.config.program_base)
+        with self._cv:
+            for addr, data in segments:
+                if not self.flash.contains(addr, len(data)):
+                    raise SimImageError(
+                        f"{self.name}: image {Path(path).name} has {len(data)} bytes at {addr:#010x}, outside "
+                        f"flash {self.flash.base:#010x}-{self.flash.base + self.flash.size - 1:#010x}"
+                    )
+            for addr, data in segments:
+                self.flash.write(addr, data)
+            self.flash.save()
+        if reset:
+            self.reset()
+
+    # -- engine --------------------------------------------------------------------------
+    def _reset_core(self) -> None:
+        """Fresh CPU (new Unicorn instance) on the same flash/RAM; time keeps running."""
+        c = self.counter
+        if c.have_cur and self._uc is not None:
+            self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
+        mem = self.config.memory
+        uc = Uc(UC_ARCH_ARM, UC_MODE_THUMB | UC_MODE_MCLASS)
+        uc.ctl_set_cpu_model(_CPU_MODEL[self.config.core])
+        uc.mem_map_ptr(
+            mem.flash_base,
+            len(self.flash.data),
+            UC_PROT_READ | UC_PROT_EXEC,
+            ctypes.addressof(self._flash_view),
+        )
+        uc.mem_map_ptr(mem.ram_base, len(self.ram), UC_PROT_ALL, ctypes.addressof(self._ram_view))
+        uc.mmio_map(PERIPH_BASE, PERIPH_SIZE, self.mmio.periph_read, None, self.mmio.periph_write, None)
+        uc.mmio_map(PPB_BASE, PPB_SIZE, self.mmio.ppb_read, None, self.mmio.ppb_write, None)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
+        c.have_cur = 0
+        c.stop_request = 0
+        c.clear_cache()
+        self.decoder.clear()
+        self.decoder.bind(uc)
+        c.attach(uc)
+        vtor = self.config.program_base
+        sp, pc = (int.from_bytes(self.flash.read(vtor + i, 4), "little") for i in (0, 4))
+        uc.reg_write(uca.UC_ARM_REG_MSP, sp)
+        uc.reg_write(uca.UC_ARM_REG_SP, sp)
+        uc.reg_write(uca.UC_ARM_REG_PC, pc & ~1)
+        self.blank = pc == 0xFFFFFFFF
+        self.mmio.reset(vtor)
+        self.power.reset_marks(c.cycles, c.insns, c.mem)
+        self._uc = uc
+        self.error = None
+
+    def _commit_partial(self, pc: int) -> None:
+        """Account the instructions of the current block that ran before ``pc``."""
+        c = self.counter
+        if not c.have_cur:
+            return
+        cost = self.decoder.cost(c.cur_addr, c.cur_size)
+        if pc in cost.addresses and pc != c.cur_addr + c.cur_size:
+            i = cost.addresses.index(pc)
+            if i > 0:
+                c.cycles += cost.cum_cycles[i - 1]
+                c.insns += i
+                c.mem += cost.cum_mem[i - 1]
+            c.have_cur = 0
+        else:
+            c.commit(pc)
+
+    def _on_invalid(self, uc: Uc, access: int, address: int, size: int, value: int, _ud: object) -> bool:
+        self._bad_access = address
+        return False
+
+    def _is_semihosting_exit(self, err: UcError) -> bool:
+        """``bkpt 0xab`` with r0 = SYS_EXIT (0x18): the firmware asks to end the run."""
+        assert self._uc is not None
+        if err.errno != UC_ERR_EXCEPTION:
+            return False
+        pc = self._uc.reg_read(uca.UC_ARM_REG_PC)
+        try:
+            code = bytes(self._uc.mem_read(pc, 2))
+        except UcError:
+            return False
+        return code == b"\xab\xbe" and self._uc.reg_read(uca.UC_ARM_REG_R0) in (0x18, 0x20)
+
+    def _fault(self, err: UcError) -> SimFault:
+        assert self._uc is not None
+        uc = self._uc
+        pc = uc.reg_read(uca.UC_ARM_REG_PC)
+        c = self.counter
+        reason = _FAULT_REASON.get(err.errno, str(err))
+        address = self._bad_access
+        if err.errno in (UC_ERR_FETCH_UNMAPPED, UC_ERR_FETCH_PROT):
+            # report the branch that jumped there, not the unreadable target
+            address = pc
+            if c.have_cur:
+                blk = self.decoder.block(c.cur_addr, c.cur_size)
+                pc = blk.cost.addresses[-1]
+                text = blk.text[-1]
+                c.commit(address)
+                return SimFault(self.name, pc, text, reason, address)
+        self._commit_partial(pc)
+        try:
+            code = bytes(uc.mem_read(pc, 4))
+            text = self.decoder.disassemble(code, pc)
+        except UcError:
+            text = "<unreadable>"
+        if err.errno == UC_ERR_INSN_INVALID:
+            address = None
+        return SimFault(self.name, pc, text, reason, address)
+
+    def _slice(self, limit: int) -> str:
+        assert self._uc is not None
+        c = self.counter
+        c.cycle_limit = limit
+        c.stopped = 0
+        self._bad_access = None
+        pc = self._uc.reg_read(uca.UC_ARM_REG_PC)
+        try:
+            self._uc.emu_start(pc | 1, 0xFFFFFFFF)
+        except UcError as err:
+            if self._is_semihosting_exit(err):
+                self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
+                return "exit"
+            raise self._fault(err) from None
+        if c.stopped:
+            c.stopped = 0
+            return "stopped"
+        self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
+        return "wfi"
+
+    # -- sleeping (also called by Mmio while the firmware polls for input) ----------------
+    def _park(self, wake: Callable[[], bool]) -> bool:
+        """Wait (wall clock, idle current) until ``wake()`` or a halt/stop/deadline; True if woken.
+
+        Simulated time and the idle segment advance every poll, so instruments watching the
+        bus see time pass while the firmware waits for the host."""
+        last = time.monotonic()
+        while True:
+            if wake():
+                return True
+            if self._want_halt or self._want_stop or self._reset_pending:
+                return False
+            if self._deadline is not None and time.monotonic() >= self._deadline:
+                return False
+            if self._until is not None and self._until():
+                self.counter.stop_request = 1  # let run() return at the next block boundary
+                return False
+            self.uart.wait_rx(PARK_POLL_S)
+            now = time.monotonic()
+            waited, last = now - last, now
+            self.parked_wall_s += waited
+            n = int(waited * self.clock_hz)
+            self.counter.add_cycles(n)
+            self.power.idle(n)
+
+    def _wfi(self) -> None:
+        c = self.counter
+        self.power.active(c.cycles, c.insns, c.mem)
+        st = self.systick
+        n = st.cycles_to_next_zero(c.cycles) if st.enable and st.tickint else None
+        if n is not None:
+            c.add_cycles(n)
+            self.power.idle(n)
+        else:  # no timer wake-up: sleep until the host sends a byte (a UART interrupt would wake it)
+            self._park(self.uart.rx_available)
+
+    def request_reset(self) -> None:
+        """SYSRESETREQ from the firmware: reset before the next block."""
+        self._reset_pending = True
+        self.counter.stop_request = 1
+
+    # -- execution -----------------------------------------------------------------------
+    def _execute(
+        self, max_cycles: int | None, wall_timeout_s: float | None, until: Callable[[], bool] | None
+    ) -> RunResult:
+        c = self.counter
+        t0 = time.monotonic()
+        self._deadline = t0 + wall_timeout_s if wall_timeout_s is not None else None
+        limit_abs = c.cycles + max_cycles if max_cycles is not None else NO_LIMIT
+        next_watch = t0
+        self._until = until
+        try:
+            while True:
+                with self._cv:
+                    if self._want_stop or self._want_halt:
+                        return RunResult("halted", c.cycles, c.insns, time.monotonic() - t0)
+                    c.stop_request = 0
+                    if self._reset_pending:
+                        self._reset_pending = False
+                        self._reset_core()
+                        if self._halt_after_reset:
+                            return RunResult("halted", c.cycles, c.insns, time.monotonic() - t0)
+                    now = time.monotonic()
+                    if now >= next_watch:
+                        next_watch = now + 0.25
+                        if not self.flash.dirty and self.flash.changed_on_disk():  # programmed elsewhere
+                            self.flash.reload()
+                            self._reset_core()
+                    try:
+                        why = self._slice(min(c.cycles + SLICE_CYCLES, limit_abs))
+                    finally:
+                        self.power.active(c.cycles, c.insns, c.mem)
+                    if why == "wfi":
+                        self._wfi()
+                    elif why == "exit":
+                        return RunResult("exit", c.cycles, c.insns, time.monotonic() - t0)
+                if until is not None and until():
+                    return RunResult("until", c.cycles, c.insns, time.monotonic() - t0)
+                if c.cycles >= limit_abs:
+                    raise SimTimeout(
+                        self.name, self.pc, c.cycles, time.monotonic() - t0, f"cycle budget of {max_cycles}"
+                    )
+                if self._deadline is not None and time.monotonic() >= self._deadline:
+                    raise SimTimeout(
+                        self.name,
+                        self.pc,
+                        c.cycles,
+                        time.monotonic() - t0,
+                        f"wall-clock budget of {wall_timeout_s} s",
+                    )
+        finally:
+            self._deadline = None
+            self._until = None
+
+    def run(
+        self,
+        max_cycles: int | None = None,
+        wall_timeout_s: float | None = 10.0,
+        until: Callable[[], bool] | None = None,
+    ) -> RunResult:
+        """Run in the calling thread until ``until()`` is true (checked between slices and after
+        sleeps), a halt, or a budget is exceeded (SimTimeout); a fault raises SimFault."""
+        if self._thread is not None and self._thread.is_alive():
+            raise SimError(f"{self.name}: board is running in its own thread; use halt()/resume()")
+        if self.blank:
+            raise SimError(f"{self.name}: flash is erased (no firmware programmed)")
+        with self._cv:
+            self._want_halt = self._want_stop = False
+            self.state = "running"
+        try:
+            return self._execute(max_cycles, wall_timeout_s, until)
+        except SimError as exc:
+            self.error = exc
+            self.state = "faulted"
+            raise
+        finally:
+            if self.state == "running":
+                self.state = "halted"
+
+    # -- background thread ---------------------------------------------------------------
+    def start(self) -> SimBoard:
+        """Run the board in its own thread (and serve its UART) until stop()."""
+        self.uart.start()
+        if self._thread is not None and self._thread.is_alive():
+            return self
+        self._want_stop = False
+        with self._cv:
+            if self.state == "halted" and not self.blank:  # erased flash stays halted until programmed
+                self.state = "running"
+        self._thread = threading.Thread(target=self._serve, name=f"sim-board-{self.name}", daemon=True)
+        self._thread.start()
+        return self
+
+    def _serve(self) -> None:
+        while True:
+            with self._cv:
+                self._cv.wait_for(
+                    lambda: self._want_stop or (self.state == "running" and not self._want_halt), timeout=0.25
+                )
+                if self._want_stop:
+                    return
+                if not self.flash.dirty and self.flash.changed_on_disk():
+                    # programmed by another process (e.g. the pyocd CLI): boot the new image
+                    self.flash.reload()
+                    self._reset_core()
+                    self.state = "running"
+                if self._want_halt:  # acknowledge a halt requested while not executing
+                    self._want_halt = False
+                    if self.state == "running":
+                        self.state = "halted"
+                    self._cv.notify_all()
+                    continue
+                if self.state != "running":
+                    continue
+                if self.blank:
+                    self.state = "halted"  # erased flash: nothing to run until programmed
+                    self._cv.notify_all()
+                    continue
+            try:
+                res = self._execute(None, None, None)
+            except SimError as exc:
+                with self._cv:
+                    self.error, self.state = exc, "faulted"
+                    self._cv.notify_all()
+                continue
+            with self._cv:
+                if res.reason in ("halted", "exit"):
+                    self.state = "halted"
+                    self._want_halt = False
+                    self._halt_after_reset = False
+                    self._cv.notify_all()
+
+    def _running_thread(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def halt(self, timeout: float = 5.0) -> None:
+        if self.state != "running":
+            return
+        if not self._running_thread():
+            with self._cv:
+                self.state = "halted"
+            return
+        self._want_halt = True  # set before taking the lock: the emulation holds it during a slice
+        self.counter.stop_request = 1
+        with self._cv:
+            self._cv.notify_all()
+            if not self._cv.wait_for(lambda: self.state != "running", timeout):
+                raise SimError(f"{self.name}: core did not halt within {timeout} s")
+
+    def resume(self) -> None:
+        with self._cv:
+            if self.state == "halted":
+                self.state = "running"
+                self._cv.notify_all()
+
+    def reset(self, halt: bool = False) -> None:
+        """System reset (SYSRESETREQ); with ``halt`` the core stops at the reset vector."""
+        was_running = self.state == "running"
+        self.halt()
+        with self._cv:
+            self._reset_core()
+            self.state = "halted"
+            if not halt and (was_running or self._running_thread()):
+                self.state = "running"
+            self._cv.notify_all()
+
+    def stop(self) -> None:
+        """Stop the thread and the UART server."""
+        self._want_stop = True
+        self.counter.stop_request = 1
+        with self._cv:
+            self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+        self.uart.stop()
+        with self._cv:
+            if self.state == "running":
+                self.state = "halted"
+            self._want_stop = False
+
+    # -- debugger access (no side effects on peripherals) --------------------------------
+    def _region(self, address: int, length: int) -> tuple[bytearray, int] | None:
+        mem = self.config.memory
+        if self.flash.contains(address, length):
+            return self.flash.data, address - mem.flash_base
+        if mem.ram_base <= address and address + length <= mem.ram_base + len(self.ram):
+            return self.ram, address - mem.ram_base
+        return None
+
+    def debug_read(self, address: int, length: int) -> bytes:
+        region = self._region(address, length)
+        if region is not None:
+            buf, off = region
+            return bytes(buf[off : off + length])
+        out = bytearray()
+        for a in range(address & ~3, address + length, 4):
+            out += self.peek32(a).to_bytes(4, "little")
+        skip = address & 3
+        return bytes(out[skip : skip + length])
+
+    def peek32(self, address: int) -> int:
+        try:
+            return self.mmio.peek32(address)
+        except KeyError:
+            raise SimError(f"{self.name}: debug read of unmapped address {address:#010x}") from None
+
+    def debug_write(self, address: int, data: bytes) -> None:
+        region = self._region(address, len(data))
+        if region is None:
+            if PPB_BASE <= address < PPB_BASE + PPB_SIZE and len(data) == 4:
+                if self.scb.write(address, int.from_bytes(data, "little")):
+                    self.reset()
+                return
+            raise SimError(
+                f"{self.name}: debug write of {len(data)} bytes to unmapped address {address:#010x}"
+            )
+        buf, off = region
+        if buf is self.flash.data and self.state == "running" and self._running_thread():
+            raise SimError(f"{self.name}: halt the core before writing flash at {address:#010x}")
+        buf[off : off + len(data)] = data
+        if buf is self.flash.data:
+            self.flash.dirty = True
+            if self._uc is not None:
+                self._uc.ctl_remove_cache(address, address + len(data))
+                self.counter.clear_cache()
+                self.decoder.clear()
+
+    def read_core_register(self, reg: int) -> int:
+        """Unicorn register ``reg`` (meaningful while halted, as through a real DCRSR)."""
+        assert self._uc is not None
+        return self._uc.reg_read(reg)
+
+    def write_core_register(self, reg: int, value: int) -> None:
+        assert self._uc is not None
+        if self.state == "running" and self._running_thread():
+            raise SimError(f"{self.name}: halt the core before writing its registers")
+        self._uc.reg_write(reg, value)

@@ -1,0 +1,162 @@
+"""Decode translated blocks once (capstone) into costs, and locate the instruction inside the
+current block that made a peripheral access.
+
+Why: inside a Unicorn mmio callback the PC still points at the block start, but the registers are
+up to date. Evaluating each load/store's address from the registers finds the accessing
+instruction, so GPIO edges and CYCCNT/SysTick reads are timestamped to the instruction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
+from capstone.arm import ARM_OP_MEM, ARM_SFT_LSL
+from unicorn import Uc
+from unicorn import arm_const as uca
+
+from harness.sim.counter import BlockCounter
+from harness.sim.cycles import BlockCost, CostModel, block_cost
+
+
+@dataclass(frozen=True)
+class MemOperand:
+    base: int | None  # unicorn register id
+    index: int | None
+    disp: int
+    lsl: int
+    multi: int  # >0: LDM/STM/PUSH/POP with this many registers
+
+
+@dataclass(frozen=True)
+class Block:
+    cost: BlockCost
+    mem_ops: tuple[MemOperand | None, ...]
+    text: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Position:
+    """Counters at the end of the accessing instruction."""
+
+    cycles: int
+    insns: int
+    mem: int
+    pc: int
+
+
+def _uc_reg(name: str) -> int | None:
+    return getattr(uca, f"UC_ARM_REG_{name.upper()}", None)
+
+
+class BlockDecoder:
+    def __init__(self, model: CostModel, flash_range: tuple[int, int], wait_states: int):
+        self.model = model
+        self.flash_range = flash_range
+        self.wait_states = wait_states
+        self._cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
+        self._cs.detail = True
+        self._blocks: dict[tuple[int, int], Block] = {}
+        self._uc: Uc | None = None
+        self._cursor_seq = -1
+        self._cursor = -1
+
+    def bind(self, uc: Uc) -> None:
+        self._uc = uc
+        self._cursor_seq = -1
+
+    def clear(self) -> None:
+        self._blocks.clear()
+
+    def block(self, address: int, size: int) -> Block:
+        key = (address, size)
+        blk = self._blocks.get(key)
+        if blk is None:
+            assert self._uc is not None
+            code = bytes(self._uc.mem_read(address, size))
+            blk = self._blocks[key] = self._decode(address, code)
+        return blk
+
+    def cost(self, address: int, size: int) -> BlockCost:
+        return self.block(address, size).cost
+
+    def disassemble(self, code: bytes, address: int) -> str:
+        for insn in self._cs.disasm(code, address, 1):
+            return f"{insn.mnemonic} {insn.op_str}".strip()
+        return f"<undecodable {code[:4].hex()}>"
+
+    def _decode(self, address: int, code: bytes) -> Block:
+        insns = []
+        mem_ops: list[MemOperand | None] = []
+        text = []
+        for insn in self._cs.disasm(code, address):
+            insns.append((insn.address, insn.mnemonic, insn.op_str))
+            text.append(f"{insn.mnemonic} {insn.op_str}".strip())
+            mem_ops.append(self._mem_operand(insn))
+        lo, hi = self.flash_range
+        ws = self.wait_states if lo <= address < hi else 0
+        return Block(block_cost(self.model, insns, ws), tuple(mem_ops), tuple(text))
+
+    def _mem_operand(self, insn) -> MemOperand | None:
+        mnem = insn.mnemonic.split(".")[0]
+        if mnem.startswith(("push", "pop", "ldm", "stm", "vpush", "vpop", "vldm", "vstm")):
+            ops = insn.operands
+            base = (
+                _uc_reg("sp")
+                if mnem.startswith(("push", "pop", "vpush", "vpop"))
+                else (_uc_reg(insn.reg_name(ops[0].reg)) if ops else None)
+            )
+            return MemOperand(base, None, 0, 0, max(1, len(ops)))
+        for op in insn.operands:
+            if op.type == ARM_OP_MEM:
+                m = op.mem
+                base = _uc_reg(insn.reg_name(m.base)) if m.base else None
+                index = _uc_reg(insn.reg_name(m.index)) if m.index else None
+                lsl = op.shift.value if op.shift.type == ARM_SFT_LSL else 0
+                disp = m.disp if index is None else 0
+                return MemOperand(base, index, disp, lsl, 0)
+        return None
+
+    def locate(self, uc: Uc, counter: BlockCounter, access: int) -> Position:
+        """Position of the instruction in the current block that accessed ``access``."""
+        if not counter.have_cur:
+            return Position(counter.cycles, counter.insns, counter.mem, counter.cur_addr)
+        blk = self.block(counter.cur_addr, counter.cur_size)
+        if counter.blocks != self._cursor_seq:
+            self._cursor_seq = counter.blocks
+            self._cursor = -1
+        idx = self._match(uc, blk, access)
+        self._cursor = idx
+        c = blk.cost
+        return Position(
+            counter.cycles + c.cum_cycles[idx],
+            counter.insns + idx + 1,
+            counter.mem + c.cum_mem[idx],
+            c.addresses[idx],
+        )
+
+    def _match(self, uc: Uc, blk: Block, access: int) -> int:
+        first = None
+        for i in range(self._cursor + 1, len(blk.mem_ops)):
+            mo = blk.mem_ops[i]
+            if mo is None:
+                continue
+            if first is None:
+                first = i
+            if mo.base is None:
+                continue
+            base = uc.reg_read(mo.base)
+            if mo.base == uca.UC_ARM_REG_PC:
+                base = (blk.cost.addresses[i] + 4) & ~3
+            if mo.multi:
+                if abs(access - base) <= 4 * mo.multi:
+                    return i
+                continue
+            addr = base + mo.disp
+            if mo.index is not None:
+                addr += uc.reg_read(mo.index) << mo.lsl
+            if (addr & 0xFFFFFFFF) == access or base == access:
+                return i
+        if first is not None:
+            return first
+        return max(0, min(self._cursor + 1, len(blk.mem_ops) - 1))

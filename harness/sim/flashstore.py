@@ -1,0 +1,94 @@
+"""Persistent flash of one simulated board: a bytearray mirrored to
+``$HARNESS_SIM_STATE/<board>/flash.bin`` (default ``~/.cache/harness/sim``), written atomically,
+so an image programmed by one process (e.g. the ``pyocd flash`` CLI) boots in another."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+ERASED = 0xFF
+
+
+def state_dir() -> Path:
+    env = os.environ.get("HARNESS_SIM_STATE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "harness" / "sim"
+
+
+class FlashStore:
+    def __init__(self, board: str, base: int, size: int, directory: Path | None = None, persist: bool = True):
+        self.board, self.base, self.size = board, base, size
+        self.data = bytearray([ERASED]) * size
+        self.persist = persist
+        self.path = (directory or state_dir()) / board / "flash.bin"
+        self._stamp: tuple[int, int] | None = None
+        self.dirty = False
+        if persist:
+            self.reload()
+
+    def contains(self, address: int, length: int = 1) -> bool:
+        return self.base <= address and address + length <= self.base + self.size
+
+    def write(self, address: int, data: bytes) -> None:
+        if not self.contains(address, len(data)):
+            raise ValueError(
+                f"{self.board}: {len(data)} bytes at {address:#010x} fall outside flash "
+                f"{self.base:#010x}-{self.base + self.size - 1:#010x}"
+            )
+        off = address - self.base
+        self.data[off : off + len(data)] = data
+        self.dirty = True
+
+    def erase(self, address: int, length: int) -> None:
+        self.write(address, bytes([ERASED]) * length)
+
+    def erase_all(self) -> None:
+        self.data[:] = bytes([ERASED]) * self.size
+        self.dirty = True
+
+    def read(self, address: int, length: int) -> bytes:
+        off = address - self.base
+        return bytes(self.data[off : off + length])
+
+    def _disk_stamp(self) -> tuple[int, int] | None:
+        try:
+            st = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (st.st_mtime_ns, st.st_size)
+
+    def save(self) -> None:
+        """Write the image atomically (temp file + rename); no-op without persistence."""
+        self.dirty = False
+        if not self.persist:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".flash-", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(self.data)
+            os.replace(tmp, self.path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        self._stamp = self._disk_stamp()
+
+    def changed_on_disk(self) -> bool:
+        """True when another process rewrote the image since we last loaded or saved it."""
+        return self.persist and self._disk_stamp() != self._stamp
+
+    def reload(self) -> bool:
+        """Load the image from disk if present (returns whether one was loaded)."""
+        stamp = self._disk_stamp()
+        self._stamp = stamp
+        if stamp is None:
+            return False
+        blob = self.path.read_bytes()[: self.size]
+        self.data[: len(blob)] = blob
+        if len(blob) < self.size:
+            self.data[len(blob) :] = bytes([ERASED]) * (self.size - len(blob))
+        return True
