@@ -67,7 +67,7 @@ def train(
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     loss_fn = nn.CrossEntropyLoss()
     batches = _batches(x, y, batch_size, gen)
-    with _bar(progress, label, total) as tick:
+    with _Bar(progress, label, total) as tick:
         for _ in range(total):
             xb, yb = next(batches)
             opt.zero_grad(set_to_none=True)
@@ -79,8 +79,7 @@ def train(
             if after_step is not None:
                 after_step()
             tick()
-    model.eval()
-    return model
+    return model.eval().cpu()  # stages in between (ranking, export, caching) work on CPU tensors
 
 
 @torch.no_grad()
@@ -97,7 +96,7 @@ def accuracy(model: nn.Module, x: np.ndarray, y: np.ndarray) -> float:
     return float((predict(model, x).argmax(1) == y).mean() * 100.0)
 
 
-class _bar:
+class _Bar:
     """A rich progress bar, or a callback when the caller (e.g. the campaign runner) owns the display."""
 
     def __init__(self, progress: Progress | None, label: str, total: int):
@@ -106,11 +105,16 @@ class _bar:
 
     def __enter__(self) -> Callable[[], None]:
         if self.progress is None:
+            from rich.errors import LiveError
             from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-            self._rich = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), transient=True)
-            self._rich.start()
-            self._task = self._rich.add_task(self.label, total=self.total)
+            bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), transient=True)
+            try:
+                bar.start()
+            except LiveError:  # another live display (e.g. the campaign's) owns the terminal
+                return self._tick
+            self._rich = bar
+            self._task = bar.add_task(self.label, total=self.total)
         return self._tick
 
     def _tick(self) -> None:

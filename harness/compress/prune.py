@@ -1,0 +1,393 @@
+"""Structural and element-wise pruning with one-shot or AGP schedules and retraining.
+
+Structural pruning physically removes conv filters / linear rows (and the dependent input channels
+or flatten columns downstream, see ``deps``), so the exported model is smaller. Element-wise
+pruning zeroes weights under a mask that survives retraining (gradients masked, mask re-applied
+after every optimizer step). ``rate`` always means the fraction of the *original* conv/linear
+parameters removed.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+import torch
+from torch import nn
+
+from harness.compress import deps as deps_mod
+from harness.compress.data import Dataset
+from harness.compress.errors import PruningError
+from harness.compress.train import Progress, train
+
+STRUCTURAL_HEURISTICS = ("l1", "l2", "gradient", "apoz", "random", "magnitude")
+ELEMENT_HEURISTICS = ("magnitude", "random")
+
+
+@dataclass
+class PruneSpec:
+    """What to prune and how. ``layers``/``channels``: absolute filters removed per layer (the seed's
+    ``--prune-layers``/``--prune-channels``); ``sensitivity``: Han et al. threshold for linear layers."""
+
+    method: Literal["none", "structural", "element"] = "none"
+    heuristic: str = "l1"
+    rate: float | None = None
+    schedule: Literal["one-shot", "agp"] = "agp"
+    agp_steps: int = 4
+    layers: list[str] = field(default_factory=list)
+    channels: list[int] = field(default_factory=list)
+    sensitivity: float | None = None
+    plan_fn: Callable[[nn.Module], dict[str, int]] | None = None  # resource-aware mode: layer -> channels kept
+
+    def validate(self) -> None:
+        if self.rate is not None and not 0 <= self.rate < 1:
+            raise PruningError(f"pruning rate {self.rate} is outside [0, 1) (it is the fraction of parameters removed)")
+        if self.layers and len(self.layers) != len(self.channels):
+            raise PruningError(f"--prune-layers has {len(self.layers)} entries but --prune-channels has {len(self.channels)}")
+        if self.sensitivity is not None and self.sensitivity < 0:
+            raise PruningError(f"sensitivity must be >= 0, got {self.sensitivity}")
+        if self.method == "structural" and self.rate is None and not self.layers and self.plan_fn is None:
+            raise PruningError("structural pruning needs a rate, --prune-layers/--prune-channels or a resource budget")
+        if self.method == "element" and self.rate is None and self.sensitivity is None:
+            raise PruningError("element-wise pruning needs a rate (target sparsity) or a sensitivity")
+        ok = STRUCTURAL_HEURISTICS if self.method == "structural" else ELEMENT_HEURISTICS
+        if self.method != "none" and self.heuristic not in ok:
+            raise PruningError(f"heuristic {self.heuristic!r} does not apply to {self.method} pruning; use one of {', '.join(ok)}")
+
+
+@dataclass
+class PruneStep:
+    target: float  # scheduled fraction of original parameters removed (0..1 progress for per-layer counts)
+    achieved: float  # measured fraction of original parameters now zero or removed
+    accuracy: float | None = None
+
+
+def agp_schedule(s_i: float, s_f: float, n: int, t0: int = 0, dt: int = 1) -> list[float]:
+    """Zhu & Gupta / paper Eq. 1: s_t = s_f + (s_i - s_f)(1 - (t - t0)/(n dt))^3 for t = t0, t0+dt, ..., t0+n dt."""
+    return [s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3 for t in range(t0, t0 + n * dt + 1, dt)]
+
+
+def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+    return {k: m for k, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
+
+
+def count_weights(model: nn.Module) -> int:
+    """Conv/linear weights and biases: the parameters a rate refers to (BN is folded away on export)."""
+    return sum(p.numel() for m in weight_layers(model).values() for p in m.parameters(recurse=False))
+
+
+def count_nonzero(model: nn.Module) -> int:
+    return sum(int((p != 0).sum()) for m in weight_layers(model).values() for p in m.parameters(recurse=False))
+
+
+# ----------------------------------------------------------------------------------- element-wise
+
+
+class Masks:
+    """Element-wise masks on conv/linear weights, kept through retraining."""
+
+    def __init__(self, model: nn.Module):
+        self.model = model
+        self.masks = {k: (m.weight.detach() != 0).float() for k, m in weight_layers(model).items()}
+
+    def apply(self) -> None:
+        with torch.no_grad():
+            for k, m in weight_layers(self.model).items():
+                m.weight.mul_(self.masks[k].to(m.weight.device))
+
+    def hooks(self) -> list[torch.utils.hooks.RemovableHandle]:
+        """Zero the gradients of pruned weights (they stay out of the optimizer's reach)."""
+        return [
+            m.weight.register_hook(lambda g, k=k: g * self.masks[k].to(g.device)) for k, m in weight_layers(self.model).items()
+        ]
+
+    def sparsity(self) -> dict[str, float]:
+        return {k: float(1 - v.mean()) for k, v in self.masks.items()}
+
+
+def _element_prune(masks: Masks, sparsity: float, heuristic: str, layers: list[str], gen: torch.Generator) -> None:
+    """Per-layer: zero the ``sparsity`` fraction of weights with the smallest score (|w| or random)."""
+    for k, m in weight_layers(masks.model).items():
+        if layers and k not in layers:
+            continue
+        w = m.weight.detach()
+        n_prune = round(sparsity * w.numel())
+        score = w.abs().flatten() if heuristic == "magnitude" else torch.rand(w.numel(), generator=gen) + 1e-3
+        score = score * masks.masks[k].flatten().to(score.device)  # already pruned stay pruned
+        new = torch.ones(w.numel())
+        new[torch.argsort(score, stable=True)[:n_prune]] = 0
+        masks.masks[k] = torch.minimum(masks.masks[k].flatten().cpu(), new).reshape(w.shape)
+    masks.apply()
+
+
+def sensitivity_prune(masks: Masks, sensitivity: float, layers: list[str]) -> None:
+    """Han et al.: drop weights with |w| < sensitivity * std(w) (linear layers unless ``layers``)."""
+    for k, m in weight_layers(masks.model).items():
+        if (layers and k not in layers) or (not layers and not isinstance(m, nn.Linear)):
+            continue
+        w = m.weight.detach().cpu()
+        masks.masks[k] = masks.masks[k].cpu() * (w.abs() >= sensitivity * w.std()).float()
+    masks.apply()
+
+
+# -------------------------------------------------------------------------------------- structural
+
+
+def structure_scores(
+    model: nn.Module, dep: deps_mod.Dependencies, heuristic: str, data: Dataset, seed: int, batches: int = 8
+) -> dict[str, torch.Tensor]:
+    """Importance per output channel of every prunable layer (higher = keep)."""
+    layers = weight_layers(model)
+    if heuristic in ("l1", "magnitude", "l2"):
+        p = 1 if heuristic != "l2" else 2
+        return {k: layers[k].weight.detach().flatten(1).norm(p=p, dim=1).cpu() for k in dep.groups}
+    if heuristic == "random":
+        gen = torch.Generator().manual_seed(seed)
+        return {k: torch.rand(dep.groups[k].channels, generator=gen) for k in dep.groups}
+    x = torch.from_numpy(data.x_train[: 64 * batches])
+    y = torch.from_numpy(data.y_train[: 64 * batches])
+    if heuristic == "gradient":  # eval mode: gradients flow, BN running statistics stay untouched
+        model.eval()
+        model.zero_grad()
+        for i in range(0, len(x), 64):
+            nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64]).backward()
+        scores = {k: layers[k].weight.grad.detach().abs().flatten(1).mean(1).cpu() for k in dep.groups}
+        model.zero_grad(set_to_none=True)
+        return scores
+    if heuristic == "apoz":
+        return _apoz_scores(model, dep, x)
+    raise PruningError(f"unknown structural heuristic {heuristic!r}; use one of {', '.join(STRUCTURAL_HEURISTICS)}")
+
+
+@torch.no_grad()
+def _apoz_scores(model: nn.Module, dep: deps_mod.Dependencies, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """1 - average percentage of zeros of each channel's activation (Hu et al.), measured after the
+    producer's batch norm: a channel that is mostly <= 0 is mostly zero after its ReLU."""
+    mods = dict(model.named_modules())
+    zeros: dict[str, torch.Tensor] = {}
+
+    def hook(name: str) -> Callable[..., None]:
+        def fn(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
+            for bn in dep.groups[name].bns:
+                out = mods[bn](out)
+            dims = [d for d in range(out.dim()) if d != 1]
+            zeros[name] = zeros.get(name, 0) + (out <= 0).float().mean(dim=dims)
+
+        return fn
+
+    model.eval()
+    handles = [mods[k].register_forward_hook(hook(k)) for k in dep.groups]
+    try:
+        for i in range(0, len(x), 64):
+            model(x[i : i + 64])
+    finally:
+        for h in handles:
+            h.remove()
+    n = max(1, -(-len(x) // 64))
+    return {k: 1 - zeros[k] / n for k in dep.groups}
+
+
+def params_with(model: nn.Module, dep: deps_mod.Dependencies, keep: dict[str, int]) -> int:
+    """Conv/linear parameter count if each layer in ``keep`` kept that many output channels."""
+    total = 0
+    for k, m in weight_layers(model).items():
+        out = keep.get(k, m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
+        src = dep.producer_of.get(k)
+        if isinstance(m, nn.Conv2d):
+            cin = keep.get(src[0], m.in_channels) if src else m.in_channels
+            total += out * (cin // m.groups) * m.kernel_size[0] * m.kernel_size[1] + (out if m.bias is not None else 0)
+        else:
+            cin = keep[src[0]] * src[1] if src and src[0] in keep else m.in_features
+            total += out * cin + (out if m.bias is not None else 0)
+    return total
+
+
+def uniform_keep(dep: deps_mod.Dependencies, fraction: float, only: list[str] | None = None) -> dict[str, int]:
+    return {
+        k: max(1, min(g.channels, round(fraction * g.channels))) for k, g in dep.groups.items() if not only or k in only
+    }
+
+
+def keep_for_params(model: nn.Module, dep: deps_mod.Dependencies, budget: int) -> dict[str, int]:
+    """Per-layer widths fitting ``budget`` parameters: the largest uniform keep-fraction (bisection),
+    then the rounding slack handed back one channel at a time to the relatively narrowest layer."""
+    if params_with(model, dep, uniform_keep(dep, 1.0)) <= budget:
+        return uniform_keep(dep, 1.0)
+    lo, hi = 0.0, 1.0
+    for _ in range(40):
+        mid = (lo + hi) / 2
+        lo, hi = (mid, hi) if params_with(model, dep, uniform_keep(dep, mid)) <= budget else (lo, mid)
+    keep = uniform_keep(dep, lo)
+    while True:
+        order = sorted((keep[k] / g.channels, k) for k, g in dep.groups.items() if keep[k] < g.channels)
+        for _, k in order:
+            trial = {**keep, k: keep[k] + 1}
+            if params_with(model, dep, trial) <= budget:
+                keep = trial
+                break
+        else:
+            return keep
+
+
+@torch.no_grad()
+def apply_structural(model: nn.Module, dep: deps_mod.Dependencies, keep_idx: dict[str, torch.Tensor]) -> nn.Module:
+    """Physically remove every channel not listed in ``keep_idx`` (layer -> sorted indices kept)."""
+    mods = dict(model.named_modules())
+    for layer, idx in keep_idx.items():
+        g = dep.groups[layer]
+        if len(idx) == g.channels:
+            continue
+        m = mods[layer]
+        m.weight = nn.Parameter(m.weight[idx].clone())
+        if m.bias is not None:
+            m.bias = nn.Parameter(m.bias[idx].clone())
+        if isinstance(m, nn.Conv2d):
+            m.out_channels = len(idx)
+        else:
+            m.out_features = len(idx)
+        for bn_name in g.bns:
+            bn = mods[bn_name]
+            for attr in ("running_mean", "running_var"):
+                setattr(bn, attr, getattr(bn, attr)[idx].clone())
+            if bn.affine:
+                bn.weight = nn.Parameter(bn.weight[idx].clone())
+                bn.bias = nn.Parameter(bn.bias[idx].clone())
+            bn.num_features = len(idx)
+        for c in g.consumers:
+            cm = mods[c.module]
+            if isinstance(cm, nn.Conv2d):
+                cm.weight = nn.Parameter(cm.weight[:, idx].clone())
+                cm.in_channels = len(idx)
+            else:
+                cols = (idx[:, None] * c.spatial + torch.arange(c.spatial)[None, :]).flatten()
+                cm.weight = nn.Parameter(cm.weight[:, cols].clone())
+                cm.in_features = len(cols)
+        g.channels = len(idx)
+    return model
+
+
+def structural_step(
+    model: nn.Module, input_shape: tuple[int, ...], keep: dict[str, int], heuristic: str, data: Dataset, seed: int
+) -> nn.Module:
+    """Rank channels of each listed layer and keep the ``keep[layer]`` most important ones."""
+    dep = deps_mod.analyse(model, input_shape)
+    scores = structure_scores(model, dep, heuristic, data, seed)
+    idx = {}
+    for k, n_keep in keep.items():
+        s = scores[k]
+        idx[k] = torch.sort(torch.argsort(s, descending=True, stable=True)[:n_keep]).values
+    return apply_structural(model, dep, idx)
+
+
+def prunable_layers(model: nn.Module, input_shape: tuple[int, ...]) -> list[str]:
+    return list(deps_mod.analyse(model, input_shape).groups)
+
+
+# ---------------------------------------------------------------------------------------- driver
+
+
+@dataclass
+class RetrainConfig:
+    epochs: float = 4
+    lr: float = 1e-3
+    batch_size: int = 64
+    seed: int = 0
+
+
+@dataclass
+class PruneResult:
+    model: nn.Module
+    history: list[PruneStep]
+    sparsity: dict[str, float]  # per layer: fraction of exact zeros in the weight
+
+
+def prune(
+    model: nn.Module,
+    spec: PruneSpec,
+    data: Dataset,
+    retrain: RetrainConfig,
+    *,
+    start_rate: float = 0.0,
+    original_params: int | None = None,
+    progress: Progress | None = None,
+    evaluate: Callable[[nn.Module], float] | None = None,
+) -> PruneResult:
+    """Prune ``model`` (a copy is made) from ``start_rate`` to ``spec.rate`` with retraining.
+
+    ``original_params`` is the unpruned parameter count a rate refers to (defaults to the model's),
+    so a search can continue from an already pruned model."""
+    spec.validate()
+    model = copy.deepcopy(model).cpu().eval()
+    original = original_params or count_weights(model)
+    shape = data.input_shape
+    gen = torch.Generator().manual_seed(retrain.seed)
+    targets = _targets(spec, start_rate)
+    history: list[PruneStep] = []
+    widths = _layer_channels(model, spec, shape) if spec.method == "structural" else {}
+    masks = Masks(model) if spec.method == "element" else None
+    if masks is not None and spec.sensitivity is not None:
+        sensitivity_prune(masks, spec.sensitivity, spec.layers)
+    per_step = retrain.epochs / max(1, len(targets))
+    for step, target in enumerate(targets):
+        if spec.method == "structural":
+            keep = _structural_keep(model, spec, shape, target, original, widths)
+            model = structural_step(model, shape, keep, spec.heuristic, data, retrain.seed + step)
+            if spec.sensitivity is not None and step == len(targets) - 1:  # seed flow: filters, then FC weights
+                masks = Masks(model)
+                sensitivity_prune(masks, spec.sensitivity, [])
+        elif masks is not None and spec.rate is not None:
+            _element_prune(masks, target, spec.heuristic, spec.layers, gen)
+        handles = masks.hooks() if masks is not None else []
+        try:
+            train(
+                model, data.x_train, data.y_train, epochs=per_step, lr=retrain.lr, batch_size=retrain.batch_size,
+                seed=retrain.seed + 1000 + step, after_step=masks.apply if masks else None, progress=progress,
+                label=f"retrain {step + 1}/{len(targets)}",
+            )  # fmt: skip
+        finally:
+            for h in handles:
+                h.remove()
+        achieved = 1 - count_nonzero(model) / original
+        history.append(PruneStep(target, achieved, evaluate(model) if evaluate else None))
+    sparsity = {k: float((m.weight == 0).float().mean()) for k, m in weight_layers(model).items()}
+    return PruneResult(model.eval(), history, sparsity)
+
+
+def _targets(spec: PruneSpec, start: float) -> list[float]:
+    if spec.method == "none":
+        return []
+    if spec.rate is None:  # absolute channels / sensitivity / budget: scheduled as a 0 -> 1 progress
+        return agp_schedule(0.0, 1.0, spec.agp_steps)[1:] if spec.schedule == "agp" and spec.layers else [1.0]
+    if spec.schedule == "one-shot":
+        return [spec.rate]
+    return agp_schedule(start, spec.rate, spec.agp_steps)[1:]
+
+
+def _layer_channels(model: nn.Module, spec: PruneSpec, shape: tuple[int, ...]) -> dict[str, int]:
+    """Original widths of the layers named in ``spec.layers`` (validated against the prunable ones)."""
+    if not spec.layers:
+        return {}
+    dep = deps_mod.analyse(model, shape)
+    unknown = [k for k in spec.layers if k not in dep.groups]
+    if unknown:
+        raise PruningError(
+            f"cannot prune layer(s) {unknown}: prunable layers are {list(dep.groups)} (layers kept whole: {dep.tied})"
+        )
+    for k, n in zip(spec.layers, spec.channels, strict=True):
+        if not 0 <= n < dep.groups[k].channels:
+            raise PruningError(f"cannot remove {n} channels from {k!r}: it has {dep.groups[k].channels}")
+    return {k: dep.groups[k].channels for k in spec.layers}
+
+
+def _structural_keep(
+    model: nn.Module, spec: PruneSpec, shape: tuple[int, ...], target: float, original: int, widths: dict[str, int]
+) -> dict[str, int]:
+    if spec.plan_fn is not None:
+        return spec.plan_fn(model)
+    if spec.layers:  # target is the schedule's progress 0..1 towards the absolute removals
+        return {k: widths[k] - round(n * target) for k, n in zip(spec.layers, spec.channels, strict=True)}
+    dep = deps_mod.analyse(model, shape)
+    return keep_for_params(model, dep, int(np.floor((1 - target) * original)))
