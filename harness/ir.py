@@ -24,9 +24,10 @@ Numeric modes (``Graph.numeric``):
   int8     activations int8 affine per tensor, weights int8 symmetric per output channel
            (axis 0, zero point 0), biases int32 per channel with scale s_in * s_w[c]
            (the CMSIS-NN / TFLM convention).
-  qmn      power-of-two: every tensor int8 with ``frac_bits`` n (real = q * 2**-n), biases int8/
-           int16 with their own frac bits; the per-layer shifts follow from the frac bits
-           (the seeds' CMSIS-NN q7 path).
+  qmn      power-of-two: every tensor int8 with ``frac_bits`` n (real = q * 2**-n), biases int32
+           with frac_bits = in_frac + w_frac (so no bias shift); the output right shift is
+           in_frac + w_frac - out_frac (the seeds' CMSIS-NN q7 path).
+The exact integer arithmetic is defined in harness/codegen/reference.py.
 """
 
 from __future__ import annotations

@@ -93,13 +93,41 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     if pa is None:
         raise StageError(f"rig {bench.rig.name!r} has no power analyzer: nothing to measure energy with")
     calib = link.infer(1, warmup, IDLE_GAP_US)
+    trigger = st.dut.trigger_pin if any(s.name == "pa-trigger" for s in st.sources) else None
     lat = calib.latencies_s()[0]
-    if lat is None:
-        raise StageError(f"{st.board.name}: the on-chip counter wrapped during the calibration inference")
-    settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=bench.rig.power_analyzer.sample_interval_s,
+    if lat is None:  # a 24-bit SysTick wrapped: the inference is long; time it on the analyzer
+        lat = calibrate_on_analyzer(bench, st, link, trigger, floor_s=(1 << 24) / st.board.clock_hz)
+    # the rig's interval, coarsened only when a long inference would not fit the digitizer
+    tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * lat / 400_000)
+    settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint,
                                expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance,
                                wake_runner=st.sim is not None)
-    trigger = st.dut.trigger_pin if any(s.name == "pa-trigger" for s in st.sources) else None
     for rep in reps:
         (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger)
         store_one(rep, m, calib)
+
+
+def calibrate_on_analyzer(bench: Bench, st: Station, link: Any, trigger: int | None, floor_s: float) -> float:
+    """Latency of one inference from the analyzer's current waveform alone, widening the record
+    until the pulse fits (for inferences the on-chip counter cannot time)."""
+    from harness.instruments.errors import InstrumentError
+    from harness.instruments.measure import MeasureSettings, measure_inferences
+    from harness.instruments.timing import PaTriggerTiming
+
+    if trigger is None:
+        raise StageError(f"{st.board.name}: the on-chip counter wrapped and the rig has no pa-trigger timing source")
+    guess = 4 * floor_s
+    last: Exception | None = None
+    for _ in range(4):
+        # a coarse interval keeps the long record within the digitizer's points
+        tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * guess / 100_000)
+        settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, expected_latency_s=guess,
+                                   sample_interval_s=tint, wake_runner=st.sim is not None)
+        try:
+            (m,) = measure_inferences(st.analyzer, link, st.board.clock_hz, [PaTriggerTiming()], settings,
+                                      trigger_pin=trigger)
+            return m.latency_s
+        except InstrumentError as exc:
+            last = exc
+            guess *= 4
+    raise StageError(f"{st.board.name}: could not time the inference on the analyzer: {last}")

@@ -185,13 +185,10 @@ class CampaignRunner:
         link.load_input(encode_input(prep.artifact.graph, x0))
 
     def _recover(self, st: Station) -> None:
-        """Between attempts: reset the board through its probe, as on a real bench (a faulted
-        simulated board is restarted first: its core stopped with the fault)."""
+        """Between attempts: reset the board through its probe, as on a real bench (this also
+        restarts a simulated board whose core stopped on a fault)."""
         from harness.flash.base import flasher_for
 
-        if st.sim is not None and st.sim.board.error is not None:
-            st.sim.board.stop()
-            st.sim.board.start()
         try:
             flasher_for(st.board, probe=st.probe).reset()
         except Exception as exc:  # the next attempt re-flashes anyway

@@ -55,6 +55,13 @@ class CompressionSettings(_Strict):
         None, gt=0, le=1.0, description="Pick the highest candidate rate keeping this fraction of baseline accuracy"
     )
     candidate_rates: list[float] = Field(default_factory=list)
+    prune_layers: list[str] = Field(default_factory=list, description="Seed style: layers to remove filters from")
+    prune_channels: list[int] = Field(default_factory=list, description="Filters removed per prune_layers entry")
+    sensitivity: float | None = Field(None, gt=0, description="Han et al.: threshold = sensitivity x std(weights)")
+    max_flash_bytes: int | None = Field(None, gt=0, description="Resource-aware pruning: weight bytes budget")
+    max_ram_bytes: int | None = Field(None, gt=0, description="Resource-aware pruning: peak activation bytes budget")
+    max_macs: int | None = Field(None, gt=0, description="Resource-aware pruning: MAC budget")
+    qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = post-training only)")
 
     @field_validator("candidate_rates")
     @classmethod
@@ -66,7 +73,11 @@ class CompressionSettings(_Strict):
 
     @model_validator(mode="after")
     def _rate_or_target(self) -> CompressionSettings:
-        if self.method == "none":
+        if len(self.prune_layers) != len(self.prune_channels):
+            raise ValueError("prune_layers and prune_channels need one entry each per layer")
+        explicit = self.prune_layers or self.sensitivity is not None or any(
+            v is not None for v in (self.max_flash_bytes, self.max_ram_bytes, self.max_macs))
+        if self.method == "none" or (explicit and self.rate is None and self.target_relative_accuracy is None):
             return self
         if (self.rate is None) == (self.target_relative_accuracy is None):
             raise ValueError("give exactly one of 'rate' or 'target_relative_accuracy' for a pruning method")
