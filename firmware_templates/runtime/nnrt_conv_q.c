@@ -538,6 +538,225 @@ static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_
         }
     }
 }
+
+/* ---- Fast DSP conv (any layer with >= 2 output pixels and DSP-layout weights) ----------------
+ * Two output pixels share one interleaved q15 column buffer: for every k pair (k, k+1) it holds
+ * the word (x0[k], x0[k+1]) of pixel 0, then the word (x1[k], x1[k+1]) of pixel 1, each value
+ * already minus the input zero point, so one 16-byte group covers four k of both pixels and the
+ * assembly kernel reads it with a single pointer. The column is gathered once per pixel pair
+ * through a table of input offsets (computed once per layer, valid for every window because the
+ * input is first copied into a zero-point padded buffer when the layer pads) and reused by every
+ * output channel. Scratch (see nnrt.h, NNRT_DSP_SCRATCH_BYTES): column (4 kp bytes), offset table
+ * (4 kp bytes), padded input copy (in_c * (in_h + 2 p_h) * (in_w + 2 p_w) bytes, only if padded). */
+static inline uint32_t pkhbt16(uint32_t lo, uint32_t hi)
+{
+    uint32_t r;
+    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
+    return r;
+}
+
+#define DEFINE_GATHER(NAME, T)                                                                     \
+    static void NAME(const T *b0, const T *b1, const int32_t *tab, int32_t kp, uint32_t zp2,       \
+                     uint32_t *d)                                                                  \
+    {                                                                                              \
+        const int32_t *const end = tab + kp;                                                       \
+        do {                                                                                       \
+            const int32_t o0 = tab[0], o1 = tab[1], o2 = tab[2], o3 = tab[3];                       \
+            const uint32_t u0 = pkhbt16((uint32_t)(int32_t)b0[o0], (uint32_t)(int32_t)b0[o1]);     \
+            const uint32_t v0 = pkhbt16((uint32_t)(int32_t)b1[o0], (uint32_t)(int32_t)b1[o1]);     \
+            const uint32_t u1 = pkhbt16((uint32_t)(int32_t)b0[o2], (uint32_t)(int32_t)b0[o3]);     \
+            const uint32_t v1 = pkhbt16((uint32_t)(int32_t)b1[o2], (uint32_t)(int32_t)b1[o3]);     \
+            d[0] = __ssub16(u0, zp2);                                                              \
+            d[1] = __ssub16(v0, zp2);                                                              \
+            d[2] = __ssub16(u1, zp2);                                                              \
+            d[3] = __ssub16(v1, zp2);                                                              \
+            d += 4;                                                                                \
+            tab += 4;                                                                              \
+        } while (tab < end);                                                                       \
+    }
+DEFINE_GATHER(gather_s8, int8_t)
+DEFINE_GATHER(gather_u8, uint8_t)
+
+/* Row pair x pixel pair over nblk = kp / 4 blocks: acc = a0 a1 b0 b1 (row a pixel 0, row a pixel 1,
+ * row b pixel 0, row b pixel 1). Per block: six loads in one pipelined run (4 column words, 2
+ * weight words), four SXTB16 (UXTB16 for uint8 weights), eight SMLAD; four blocks per iteration. */
+void nnrt_mac2x2i_s8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_t *acc);
+void nnrt_mac2x2i_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_t *acc);
+
+#define MAC2X2I_BLOCK(X)                                                                           \
+    "ldr r8, [r1, #4]\n\t"                                                                         \
+    "ldr r9, [r1, #8]\n\t"                                                                         \
+    "ldr r10, [r1, #12]\n\t"                                                                       \
+    "ldr r3, [r1], #16\n\t"                                                                        \
+    "ldr r11, [r0, #4]\n\t"                                                                        \
+    "ldr r12, [r0], #8\n\t"                                                                        \
+    X " lr, r12\n\t"                                                                               \
+    "smlad r4, lr, r3, r4\n\t"                                                                     \
+    "smlad r5, lr, r8, r5\n\t"                                                                     \
+    X " r12, r12, ror #8\n\t"                                                                      \
+    "smlad r4, r12, r9, r4\n\t"                                                                    \
+    "smlad r5, r12, r10, r5\n\t"                                                                   \
+    X " lr, r11\n\t"                                                                               \
+    "smlad r6, lr, r3, r6\n\t"                                                                     \
+    "smlad r7, lr, r8, r7\n\t"                                                                     \
+    X " r11, r11, ror #8\n\t"                                                                      \
+    "smlad r6, r11, r9, r6\n\t"                                                                    \
+    "smlad r7, r11, r10, r7\n\t"
+
+#define DEFINE_MAC2X2I(NAME, X)                                                                    \
+    __asm__(".pushsection .text." #NAME ",\"ax\",%progbits\n\t"                                   \
+            ".syntax unified\n\t"                                                                  \
+            ".thumb\n\t"                                                                           \
+            ".p2align 2\n\t"                                                                       \
+            ".global " #NAME "\n\t"                                                                \
+            ".type " #NAME ", %function\n\t"                                                       \
+            ".thumb_func\n" #NAME ":\n\t"                                                          \
+            "push {r3-r11, lr}\n\t"                                                                \
+            "ldm r3, {r4-r7}\n\t"                                                                  \
+            "tst r2, #3\n\t"                                                                       \
+            "beq 2f\n"                                                                             \
+            "1:\n\t" MAC2X2I_BLOCK(X) "subs r2, r2, #1\n\t"                                        \
+            "tst r2, #3\n\t"                                                                       \
+            "bne 1b\n"                                                                             \
+            "2:\n\t"                                                                               \
+            "lsrs r2, r2, #2\n\t"                                                                  \
+            "beq 4f\n"                                                                             \
+            "3:\n\t" MAC2X2I_BLOCK(X) MAC2X2I_BLOCK(X) MAC2X2I_BLOCK(X) MAC2X2I_BLOCK(X)           \
+            "subs r2, r2, #1\n\t"                                                                  \
+            "bne 3b\n"                                                                             \
+            "4:\n\t"                                                                               \
+            "ldr r3, [sp]\n\t"                                                                     \
+            "stm r3, {r4-r7}\n\t"                                                                  \
+            "pop {r3-r11, pc}\n\t"                                                                 \
+            ".size " #NAME ", .-" #NAME "\n\t"                                                     \
+            ".popsection\n");
+DEFINE_MAC2X2I(nnrt_mac2x2i_s8, "sxtb16")
+DEFINE_MAC2X2I(nnrt_mac2x2i_u8, "uxtb16")
+
+/* Single (odd last) row x pixel pair: acc = a0 a1. */
+static void mac_1x2i(const uint8_t *w, const uint32_t *col, int32_t kp, int32_t sg, int32_t *acc)
+{
+    int32_t a0 = acc[0], a1 = acc[1], k;
+    for (k = 0; k < kp; k += 4, w += 4, col += 4) {
+        const uint32_t wa = ld32(w);
+        const int32_t lo = sg ? LO_S(wa) : LO_U(wa), hi = sg ? HI_S(wa) : HI_U(wa);
+        a0 = __smlad(lo, (int32_t)col[0], a0);
+        a1 = __smlad(lo, (int32_t)col[1], a1);
+        a0 = __smlad(hi, (int32_t)col[2], a0);
+        a1 = __smlad(hi, (int32_t)col[3], a1);
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* Sum of the column of pixel p (0 or 1) over all kp entries: SMLAD with (1, 1). */
+static int32_t col_sum(const uint32_t *col, int32_t kp, int32_t p)
+{
+    int32_t s = 0, k;
+    for (k = 0; k < kp; k += 2) {
+        s = __smlad((int32_t)col[k + p], 0x00010001, s);
+    }
+    return s;
+}
+
+static void conv_dsp_fast(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scratch)
+{
+    const int32_t cin_g = p->in_c / p->groups, og = p->out_c / p->groups;
+    const int32_t kh = p->k_h, kw = p->k_w, K = cin_g * kh * kw, kp = (K + 3) & ~3;
+    const int32_t npix = p->out_h * p->out_w, ow = p->out_w, sg = p->w_signed;
+    const int32_t Wp = p->in_w + 2 * p->p_w, Hp = p->in_h + 2 * p->p_h, hwp = Hp * Wp;
+    const uint32_t zp2 = ((uint32_t)p->in_zp & 0xFFFFu) * 0x10001u;
+    uint32_t *const col = (uint32_t *)(void *)scratch;
+    int32_t *const tab = (int32_t *)(void *)(scratch + 2 * kp);
+    const uint8_t *src = (const uint8_t *)in;
+    const uint8_t *wbase = (const uint8_t *)p->w;
+    const int32_t *bias = p->bias;
+    const rq_t r = rq_of(p);
+    int32_t g, pix, c, ky, kx, n = 0;
+    if (p->p_h || p->p_w) { /* zero-point padded copy of the whole input */
+        uint8_t *buf = (uint8_t *)(tab + kp);
+        const uint8_t zb = (uint8_t)p->in_zp;
+        int32_t i, y, x;
+        for (i = 0; i < p->in_c * hwp; i++) {
+            buf[i] = zb;
+        }
+        for (c = 0; c < p->in_c; c++) {
+            for (y = 0; y < p->in_h; y++) {
+                const uint8_t *s = src + (c * p->in_h + y) * p->in_w;
+                uint8_t *dd = buf + c * hwp + (y + p->p_h) * Wp + p->p_w;
+                for (x = 0; x < p->in_w; x++) {
+                    dd[x] = s[x];
+                }
+            }
+        }
+        src = buf;
+    }
+    for (c = 0; c < cin_g; c++) {
+        for (ky = 0; ky < kh; ky++) {
+            for (kx = 0; kx < kw; kx++) {
+                tab[n++] = c * hwp + ky * p->d_h * Wp + kx * p->d_w;
+            }
+        }
+    }
+    for (; n < kp; n++) {
+        tab[n] = 0;
+    }
+    for (g = 0; g < p->groups; g++) {
+        const uint8_t *gsrc = src + g * cin_g * hwp;
+        for (pix = 0; pix < npix; pix += 2) {
+            const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
+            const int32_t oy0 = pix / ow, ox0 = pix - oy0 * ow, oy1 = pix1 / ow, ox1 = pix1 - oy1 * ow;
+            const uint8_t *b0 = gsrc + oy0 * p->s_h * Wp + ox0 * p->s_w;
+            const uint8_t *b1 = gsrc + oy1 * p->s_h * Wp + ox1 * p->s_w;
+            int32_t corr0 = 0, corr1 = 0, i;
+            if (p->act_signed) {
+                gather_s8((const int8_t *)b0, (const int8_t *)b1, tab, kp, zp2, col);
+            } else {
+                gather_u8(b0, b1, tab, kp, zp2, col);
+            }
+            for (n = K; n < kp; n++) { /* zero the k padding */
+                int16_t *h = (int16_t *)(void *)col + (n >> 1) * 4 + (n & 1);
+                h[0] = 0;
+                h[2] = 0;
+            }
+            if (!sg) { /* uint8 weights: sum (w - zw) x = sum w x - zw sum x */
+                corr0 = p->w_zp * col_sum(col, kp, 0);
+                corr1 = p->w_zp * col_sum(col, kp, 1);
+            }
+            for (i = 0; i < og; i += 2) {
+                const int32_t oa = g * og + i;
+                const int32_t ba = bias ? bias[oa] : 0;
+                int32_t acc[4];
+                if (i + 1 < og) {
+                    const int32_t bb = bias ? bias[oa + 1] : 0;
+                    acc[0] = ba - corr0;
+                    acc[1] = ba - corr1;
+                    acc[2] = bb - corr0;
+                    acc[3] = bb - corr1;
+                    if (sg) {
+                        nnrt_mac2x2i_s8(wbase + oa * kp, col, kp >> 2, acc);
+                    } else {
+                        nnrt_mac2x2i_u8(wbase + oa * kp, col, kp >> 2, acc);
+                    }
+                    store_q(r, out, oa, oa * npix + pix, acc[0]);
+                    store_q(r, out, oa + 1, (oa + 1) * npix + pix, acc[2]);
+                    if (pix1 != pix) {
+                        store_q(r, out, oa, oa * npix + pix1, acc[1]);
+                        store_q(r, out, oa + 1, (oa + 1) * npix + pix1, acc[3]);
+                    }
+                } else {
+                    acc[0] = ba - corr0;
+                    acc[1] = ba - corr1;
+                    mac_1x2i(wbase + oa * kp, col, kp, sg, acc);
+                    store_q(r, out, oa, oa * npix + pix, acc[0]);
+                    if (pix1 != pix) {
+                        store_q(r, out, oa, oa * npix + pix1, acc[1]);
+                    }
+                }
+            }
+        }
+    }
+}
 #endif /* NNRT_DSP */
 
 void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scratch)
@@ -550,6 +769,10 @@ void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scr
     for (g = 0; g < p->groups; g++) {
         pix = 0;
 #if NNRT_DSP
+        if (p->wfmt == NNRT_W_DSP && npix >= 2) {
+            conv_dsp_fast(p, in, out, scratch);
+            return;
+        }
         if (p->wfmt == NNRT_W_DSP) {
             int16_t *c1 = scratch + kp;
             for (; pix + 1 < npix; pix += 2) {

@@ -100,8 +100,7 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     # the rig's interval, coarsened only when a long inference would not fit the digitizer
     tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * lat / 400_000)
     settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint,
-                               expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance,
-                               wake_runner=st.sim is not None)
+                               expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance)
     for rep in reps:
         (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger)
         store_one(rep, m, calib)
@@ -122,7 +121,7 @@ def calibrate_on_analyzer(bench: Bench, st: Station, link: Any, trigger: int | N
         # a coarse interval keeps the long record within the digitizer's points
         tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * guess / 100_000)
         settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, expected_latency_s=guess,
-                                   sample_interval_s=tint, wake_runner=st.sim is not None)
+                                   sample_interval_s=tint)
         try:
             (m,) = measure_inferences(st.analyzer, link, st.board.clock_hz, [PaTriggerTiming()], settings,
                                       trigger_pin=trigger)

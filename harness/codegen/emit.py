@@ -321,7 +321,7 @@ def generate(
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     lw = lower(artifact.graph)
-    pl = plan(lw)
+    pl = plan(lw, dsp=dsp, sparse=sparse)
     em = _Emitter(lw, pl, dsp, sparse)
     em.run()
     (out_dir / "model.h").write_text(_model_h(artifact, lw, pl))

@@ -61,11 +61,20 @@ def step_io(step: Step) -> tuple[list[str], list[str]]:
     return [step.inp], [step.out]
 
 
-def scratch_bytes(step: ConvStep, numeric: str) -> int:
-    """im2col scratch: two int16 columns padded to a multiple of 4 (DSP kernel) or one float column."""
+def scratch_bytes(step: ConvStep, numeric: str, dsp: bool = False) -> int:
+    """im2col scratch: two int16 columns padded to a multiple of 4 (DSP kernel) or one float column.
+
+    dsp: the layer runs the fast DSP conv of nnrt_conv_q.c (DSP weight layout and >= 2 output
+    pixels): interleaved column pair and offset table (4 kp bytes each) plus, if the layer pads, a
+    zero-point padded copy of its input (NNRT_DSP_SCRATCH_BYTES in nnrt.h)."""
     if numeric == "float32":
         return 4 * step.k
-    return 2 * 2 * ((step.k + 3) & ~3)
+    kp = (step.k + 3) & ~3
+    c, h, w = step.in_shape
+    if dsp and step.out_shape[1] * step.out_shape[2] >= 2:
+        padded = c * (h + 2 * step.padding[0]) * (w + 2 * step.padding[1]) if any(step.padding) else 0
+        return 8 * kp + padded
+    return 2 * 2 * kp
 
 
 def _first_fit(order: list[str], sizes: dict[str, int], life: dict[str, tuple[int, int]]) -> dict[str, int]:
@@ -84,7 +93,8 @@ def _first_fit(order: list[str], sizes: dict[str, int], life: dict[str, tuple[in
     return placed
 
 
-def plan(lw: Lowered) -> Plan:
+def plan(lw: Lowered, dsp: bool = False, sparse: str = "auto") -> Plan:
+    """dsp/sparse: as in ``generate`` (they decide which conv layers need the fast DSP scratch)."""
     g = lw.graph
     itemsize = np.dtype(ACT_DTYPE[g.numeric]).itemsize
     n_steps = len(lw.steps)
@@ -124,7 +134,7 @@ def plan(lw: Lowered) -> Plan:
             scratch[st.name] = name
             root[name] = name
             start[name], end[name] = i, i
-            sizes[name] = scratch_bytes(st, g.numeric)
+            sizes[name] = scratch_bytes(st, g.numeric, footprint.storage(st, sparse, dsp) == "dsp")
     end[root[lw.output]] = n_steps
     for t, r in root.items():
         if t in last_use:
@@ -202,7 +212,7 @@ def estimate(graph: Graph, sparse: str = "auto", dsp: bool = False) -> dict[str,
     layers = footprint.layer_table(lw, sparse=sparse, dsp=dsp)
     return {
         "weights_bytes": sum(r["bytes"] for r in layers),
-        "arena_bytes": plan(lw).arena_bytes,
+        "arena_bytes": plan(lw, dsp=dsp, sparse=sparse).arena_bytes,
         "macs": sum(r["macs"] for r in layers),
     }
 

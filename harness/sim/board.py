@@ -300,6 +300,10 @@ class SimBoard:
             waited, last = now - last, now
             self.parked_wall_s += waited
             n = int(waited * self.clock_hz)
+            # An instrument waiting for a later time: the parked core does nothing but draw
+            # idle current until then, so jump ahead (discrete-event style) instead of waiting.
+            ahead = int((self.bus.requested_s - self.time_s) * self.clock_hz) + 1
+            n = max(n, ahead)
             self.counter.add_cycles(n)
             self.power.idle(n)
 

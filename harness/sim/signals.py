@@ -35,6 +35,9 @@ class SignalBus:
         self._edges: list[Edge] = []
         self.now_s = 0.0
         self.powered = True
+        # Latest simulated time a reader is waiting for: a board parked at idle (nothing to
+        # simulate) may jump ahead to it instead of letting it pass in wall-clock time.
+        self.requested_s = 0.0
 
     # -- producer side -------------------------------------------------------------------
     def add_segment(self, start_s: float, end_s: float, current_a: float) -> None:
@@ -91,4 +94,6 @@ class SignalBus:
     def wait_until(self, time_s: float, timeout: float) -> bool:
         """Block until simulated time reaches ``time_s`` (True) or ``timeout`` wall seconds pass."""
         with self.changed:
+            if time_s > self.requested_s:
+                self.requested_s = time_s
             return self.changed.wait_for(lambda: self.now_s >= time_s, timeout=timeout)
