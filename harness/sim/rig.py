@@ -127,7 +127,9 @@ class SimRig:
         except ImportError:
             LOG.info("simulated N6705A not available; rig runs without a power analyzer")
             return None
-        pa = SimN6705A(host="127.0.0.1", port=0)
+        # the analyzer's noise floor: the largest of the boards' estimates (board files, [sim])
+        noise = max((sd.board_config.sim.current_noise_a for sd in self.duts.values() if sd.board_config.sim), default=0.0)
+        pa = SimN6705A(host="127.0.0.1", port=0, noise_a=noise)
         for sd in self.duts.values():
             pa.attach(sd.dut.analyzer_channel, sd.bus)
             pa.wire_pin(sd.dut.trigger_pin, sd.bus)

@@ -83,6 +83,7 @@ class N6705AModel:
                  elog_fifo_s: float = 20.0):
         self.idn = f"Agilent Technologies,{model},{serial},{firmware}"
         self.noise_a, self.drop_ohm = noise_a, drop_ohm
+        self._rng = np.random.default_rng(0)  # one stream: successive records get fresh noise
         self.fetch_timeout_s, self.elog_fifo_s = fetch_timeout_s, elog_fifo_s
         self.cond = threading.Condition()
         self.channels: dict[int, ChannelState] = {}
@@ -344,7 +345,7 @@ class N6705AModel:
         return ch.bus.now_s if ch.bus is not None else 0.0
 
     def _sampler(self, ch: ChannelState) -> Sampler:
-        return Sampler(ch.bus, lambda: ch.volt, lambda: ch.output, self.drop_ohm, self.noise_a)
+        return Sampler(ch.bus, lambda: ch.volt, lambda: ch.output, self.drop_ohm, self.noise_a, self._rng)
 
     # format
     def _form(self, p, s) -> None:
