@@ -15,6 +15,7 @@ def run(
     run_dir: Path = typer.Option(None, "--run-dir", help="Run folder (default: <output_dir>/<campaign name>)."),
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: try failed configurations again."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the report when the campaign ends."),
+    plan: bool = typer.Option(False, "--plan", help="Only list the configurations (and their status, if run before)."),
 ) -> None:
     """Run a benchmark campaign unattended: for every model x compression x numeric type x board,
     compress (cached), build (cached), flash, verify the board's model hash and outputs, take n
@@ -24,8 +25,11 @@ def run(
     Ctrl-C, `--resume` continues without repeating or losing measurements. Configurations that fail
     are recorded with their reason and the campaign goes on.
     """
-    from harness.campaign.session import run_campaign
+    from harness.campaign.session import print_plan, run_campaign
 
+    if plan:
+        print_plan(campaign, run_dir=run_dir)
+        return
     summary = run_campaign(campaign, rig=rig, resume=resume, new=new, run_dir=run_dir,
                            retry_failed=retry_failed, write_report=report)
     if summary.failed:

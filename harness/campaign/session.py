@@ -88,3 +88,28 @@ def _print_summary(console: Console, s: RunSummary) -> None:
         t.add_column(col)
     t.add_row(str(s.total), str(s.measured), str(s.failed), str(s.does_not_fit), str(s.skipped), f"{s.seconds:.0f} s")
     console.print(t)
+
+
+def print_plan(campaign_path: Path | str, run_dir: Path | None = None, console: Console | None = None) -> None:
+    """The expanded matrix, with each configuration's status from an earlier run if there is one."""
+    from harness.campaign.matrix import expand
+    from harness.config.loader import find_config
+
+    console = console or Console()
+    campaign = load_campaign(find_config("campaigns", campaign_path))
+    run_dir = run_dir or Path(campaign.output_dir) / campaign.name
+    statuses: dict[str, str] = {}
+    done: dict[str, int] = {}
+    if (run_dir / "results.sqlite").exists():
+        from harness.store import ResultStore
+
+        with ResultStore(run_dir, create=False) as store:
+            statuses = store.statuses()
+            done = {cid: len(store.completed_repetitions(cid)) for cid in statuses}
+    t = Table(title=f"{campaign.name}: {run_dir}")
+    for col in ("#", "configuration", "status", "repetitions"):
+        t.add_column(col)
+    for i, p in enumerate(expand(campaign), 1):
+        cid = p.config_id
+        t.add_row(str(i), cid, statuses.get(cid, "not started"), f"{done.get(cid, 0)}/{campaign.repetitions}")
+    console.print(t)
