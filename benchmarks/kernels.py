@@ -7,6 +7,8 @@ Each case is a one-layer model built by harness.codegen, linked into the QEMU te
     an ESTIMATE: no wait states, no bus contention); counted from model_run() entry to return.
   * instructions: QEMU mps2-an386 with -icount shift=0 (SysTick ticks * 40, 40-instruction grain);
     QEMU has no Cortex-M0+ machine, so that column is empty for --core cortex-m0plus.
+The last column is the model's arena (activations + scratch; the DSP conv's padded input copy is
+part of its scratch).
 
 Usage: .venv/bin/python benchmarks/kernels.py [--quick] [--numeric int8|uint8|qmn] [--core cortex-m0plus]
 """
@@ -111,7 +113,7 @@ def measure(b: GraphBuilder, numeric: str, dsp: bool, work: Path, core: str = "c
     insns, cycles = runs[-1]  # second run: identical, nothing cold on an MCU anyway
     return {"case": gf.name, "numeric": numeric, "path": "dsp" if dsp else "portable", "macs": gen.macs,
             "cycles": cycles, "insns": insns, "qemu_insns": qemu,
-            "cyc_per_mac": cycles / gen.macs, "ins_per_mac": insns / gen.macs}
+            "cyc_per_mac": cycles / gen.macs, "ins_per_mac": insns / gen.macs, "arena": gen.arena_bytes}
 
 
 def main() -> None:
@@ -127,12 +129,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         print(f"core {args.core}; cycles are estimates from harness.sim.cycles")
         print(f"{'case':24s} {'numeric':7s} {'path':8s} {'MACs':>9s} {'est.cycles':>11s} {'cyc/MAC':>8s} "
-              f"{'instr':>10s} {'ins/MAC':>8s} {'qemu instr':>11s}")
+              f"{'instr':>10s} {'ins/MAC':>8s} {'qemu instr':>11s} {'arena B':>8s}")
         for b in cases:
             for dsp in (False, True) if args.core == "cortex-m4" else (False,):
                 r = measure(b, args.numeric, dsp, Path(tmp), args.core)
                 print(f"{r['case']:24s} {r['numeric']:7s} {r['path']:8s} {r['macs']:9d} {r['cycles']:11d} "
-                      f"{r['cyc_per_mac']:8.2f} {r['insns']:10d} {r['ins_per_mac']:8.2f} {r['qemu_insns']:11d}")
+                      f"{r['cyc_per_mac']:8.2f} {r['insns']:10d} {r['ins_per_mac']:8.2f} {r['qemu_insns']:11d} "
+                      f"{r['arena']:8d}")
 
 
 if __name__ == "__main__":

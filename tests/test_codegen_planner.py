@@ -111,3 +111,29 @@ def test_fully_pruned_layer_builds_and_estimate_matches(tmp_path) -> None:
     xq = reference.quantize_tensor("int8", g.tensors["input"], np.zeros((1, 1, 28, 28), np.float32))
     out = run_host(build_host(gen, tmp_path / "m"), "int8", xq, 10)
     assert np.array_equal(out, reference.run_raw(g, xq).reshape(1, 10))  # bias only, requantized
+
+
+def test_dsp_scratch_covers_fast_conv_buffers() -> None:
+    """generate(dsp=True): conv layers with >= 2 output pixels get the fast DSP conv's scratch
+    (column pair, offset table, accumulators, padded input band; NNRT_DSP_SCRATCH_BYTES)."""
+    from harness.codegen.lower import ConvStep
+    from harness.codegen.planner import scratch_bytes
+
+    g = _quant(examples.residual, "int8")
+    lw = lower(g)
+    p, pd = plan(lw), plan(lw, dsp=True)
+    check_plan(lw, pd)
+    assert pd.arena_bytes >= p.arena_bytes
+    assert estimate(g, dsp=True)["arena_bytes"] == pd.arena_bytes
+    convs = [st for st in lw.steps if isinstance(st, ConvStep)]
+    assert convs
+    for st in convs:
+        kp = (st.k + 3) // 4 * 4
+        npix = st.out_shape[1] * st.out_shape[2]
+        c, h, w = st.in_shape
+        hp, wp = h + 2 * st.padding[0], w + 2 * st.padding[1]
+        rows = min(st.stride[0] + (st.kernel[0] - 1) * st.dilation[0] + 1, hp)
+        pads = c // st.groups * rows * wp if any(st.padding) else 0
+        want = 8 * kp + 8 * (st.out_shape[0] // st.groups) + (pads + 3) // 4 * 4 if npix >= 2 else 4 * kp
+        assert pd.sizes[pd.scratch[st.name]] == scratch_bytes(st, "int8", dsp=True) == want
+        assert p.sizes[p.scratch[st.name]] == 4 * kp

@@ -57,7 +57,14 @@ typedef struct {
     int32_t act_min, act_max;
 } nnrt_add_q_t;
 
-/* Scratch: int16 im2col columns, 2 * round_up(K, 4) entries (quantized); K floats (float). */
+/* Scratch: int16 im2col columns, 2 * round_up(K, 4) entries (quantized); K floats (float).
+ * The fast DSP conv (NNRT_USE_DSP on an ARMv7E-M core, NNRT_W_DSP weights, >= 2 output pixels)
+ * needs NNRT_DSP_SCRATCH_BYTES instead: column pair + offset table (4 kp bytes each) +
+ * accumulators (8 bytes per output channel of a group) + a zero-point padded band of one group's
+ * input when the layer pads: cin_g channels x rows x (in_w + 2 p_w) bytes, rows =
+ * min(s_h + (k_h - 1) d_h + 1, in_h + 2 p_h) (harness/codegen/planner.py sizes it). */
+#define NNRT_DSP_SCRATCH_BYTES(kp, og, cin_g, rows, wp, pads) \
+    (8 * (kp) + 8 * (og) + ((pads) ? ((cin_g) * (rows) * (wp) + 3) / 4 * 4 : 0))
 void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scratch);
 void nnrt_conv_f(const nnrt_conv_f_t *p, const float *in, float *out, float *scratch);
 

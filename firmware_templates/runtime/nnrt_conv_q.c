@@ -3,7 +3,9 @@
  * gathered per output pixel, then every output channel of the group is a dot product with its
  * weight row. With NNRT_USE_DSP and an ARMv7E-M core, weights in the DSP layout (NNRT_W_DSP) run
  * through SMLAD on two rows x two pixels at a time; integer sums are order independent, so the
- * result is bit-exact with the portable loop (which also reads the DSP layout, slowly, elsewhere). */
+ * result is bit-exact with the portable loop (which also reads the DSP layout, slowly, elsewhere).
+ * Layers with >= 2 output pixels use conv_dsp_fast (interleaved pixel-pair columns, assembly
+ * gather and SMLAD kernels, requantization after the MAC loop; README.md). */
 #include "nnrt.h"
 #include "nnrt_fixed.h"
 
@@ -97,65 +99,6 @@
 
 DEFINE_IM2COL(im2col_s8, int8_t)
 DEFINE_IM2COL(im2col_u8, uint8_t)
-
-#if NNRT_DSP
-/* Columns of two horizontally adjacent pixels (same output row, windows fully inside, dw == 1):
- * one pass, pixel 1 reads s_w bytes further on. Returns the two column sums in s[0], s[1]. */
-#define PAIR_ONE()                                                                                 \
-    do {                                                                                           \
-        const int32_t va_ = q[0] - zp, vb_ = q[sw] - zp;                                           \
-        q++;                                                                                       \
-        sa += va_;                                                                                 \
-        sb += vb_;                                                                                 \
-        *d0++ = (int16_t)va_;                                                                      \
-        *d1++ = (int16_t)vb_;                                                                      \
-    } while (0)
-
-#define DEFINE_IM2COL_PAIR(NAME, T)                                                                \
-    static void NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix, int16_t *d0,      \
-                     int16_t *d1, int32_t kp, int32_t *s)                                          \
-    {                                                                                              \
-        const int32_t cin_g = p->in_c / p->groups, W = p->in_w, hw = p->in_h * W;                  \
-        const int32_t kh = p->k_h, kw = p->k_w, rstep = p->d_h * W, zp = p->in_zp, sw = p->s_w;   \
-        const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;                               \
-        const T *r0 = in + g * cin_g * hw + (oy * p->s_h - p->p_h) * W + ox * sw - p->p_w;         \
-        int32_t c, ky, sa = 0, sb = 0, n;                                                          \
-        for (c = 0; c < cin_g; c++, r0 += hw) {                                                    \
-            const T *r = r0;                                                                       \
-            for (ky = 0; ky < kh; ky++, r += rstep) {                                              \
-                const T *q = r;                                                                    \
-                switch (kw) {                                                                      \
-                case 8: PAIR_ONE(); /* fallthrough */                                             \
-                case 7: PAIR_ONE(); /* fallthrough */                                             \
-                case 6: PAIR_ONE(); /* fallthrough */                                             \
-                case 5: PAIR_ONE(); /* fallthrough */                                             \
-                case 4: PAIR_ONE(); /* fallthrough */                                             \
-                case 3: PAIR_ONE(); /* fallthrough */                                             \
-                case 2: PAIR_ONE(); /* fallthrough */                                             \
-                default: PAIR_ONE();                                                              \
-                }                                                                                  \
-            }                                                                                      \
-        }                                                                                          \
-        for (n = cin_g * kh * kw; n < kp; n++) {                                                   \
-            *d0++ = 0;                                                                             \
-            *d1++ = 0;                                                                             \
-        }                                                                                          \
-        s[0] = sa;                                                                                 \
-        s[1] = sb;                                                                                 \
-    }
-
-DEFINE_IM2COL_PAIR(im2col_pair_s8, int8_t)
-DEFINE_IM2COL_PAIR(im2col_pair_u8, uint8_t)
-
-/* True when pixels pix and pix + 1 share an output row and both windows lie inside the input. */
-static int32_t pair_inside(const nnrt_conv_q_t *p, int32_t pix)
-{
-    const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;
-    const int32_t y = oy * p->s_h - p->p_h, x = ox * p->s_w - p->p_w;
-    return ox + 1 < p->out_w && p->d_w == 1 && p->k_w <= 8 && y >= 0 && y + (p->k_h - 1) * p->d_h < p->in_h &&
-           x >= 0 && x + p->s_w + p->k_w - 1 < p->in_w;
-}
-#endif
 
 static int32_t im2col(const nnrt_conv_q_t *p, const void *in, int32_t g, int32_t pix, int16_t *col, int32_t kp)
 {
@@ -302,60 +245,11 @@ static inline uint32_t uxtb16_ror8(uint32_t x)
 #define LO_U(w) ((int32_t)__uxtb16(w))
 #define HI_U(w) ((int32_t)uxtb16_ror8(w))
 
-/* Row pair (interleaved per 4 k) x two pixels (natural columns c0, c1): acc = a0 a1 b0 b1. */
+/* Kernels for one output pixel: linear layers and single-pixel convs (the fast conv below needs
+ * >= 2 pixels). Two row pairs (w, w + 2 kp) x one pixel: acc = a b c d. Inline assembly keeps the
+ * loads grouped (GCC interleaves them with the SMLADs otherwise, losing the M4 load pipelining);
+ * at -O0 there are not enough free registers and the C 2x1 loop below does all the rows. */
 #if defined(__OPTIMIZE__)
-/* Inline assembly keeps the loads grouped (GCC interleaves them with the SMLADs otherwise, losing
- * the M4 load pipelining). At -O0 there are not enough free registers: the C version is used. */
-#define ASM_2X2(X)                                \
-    "ldrd %[x00], %[x01], [%[c0]], #8\n\t"        \
-    "ldrd %[x10], %[x11], [%[c1]], #8\n\t"        \
-    "ldr %[w4], [%[w]], #4\n\t"                   \
-    X " %[t], %[w4]\n\t"                          \
-    "smlad %[a0], %[t], %[x00], %[a0]\n\t"        \
-    "smlad %[a1], %[t], %[x10], %[a1]\n\t"        \
-    X " %[t], %[w4], ror #8\n\t"                  \
-    "smlad %[a0], %[t], %[x01], %[a0]\n\t"        \
-    "smlad %[a1], %[t], %[x11], %[a1]\n\t"        \
-    "ldr %[w4], [%[w]], #4\n\t"                   \
-    X " %[t], %[w4]\n\t"                          \
-    "smlad %[b0], %[t], %[x00], %[b0]\n\t"        \
-    "smlad %[b1], %[t], %[x10], %[b1]\n\t"        \
-    X " %[t], %[w4], ror #8\n\t"                  \
-    "smlad %[b0], %[t], %[x01], %[b0]\n\t"        \
-    "smlad %[b1], %[t], %[x11], %[b1]\n\t"
-
-#define DEFINE_2X2(NAME, X)                                                                               \
-    static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
-    {                                                                                                     \
-        int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3];                                        \
-        int32_t n = kp >> 3;                                                                              \
-        uint32_t x00, x10, x01, x11, w4, t;                                                               \
-        if (kp & 4) {                                                                                     \
-            __asm__ volatile(ASM_2X2(X)                                                                   \
-                             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w),  \
-                               [c0] "+r"(c0), [c1] "+r"(c1), [x00] "=&r"(x00), [x10] "=&r"(x10),           \
-                               [x01] "=&r"(x01), [x11] "=&r"(x11), [w4] "=&r"(w4), [t] "=&r"(t)          \
-                             :                                                                            \
-                             : "memory");                                                                 \
-        }                                                                                                 \
-        if (n > 0) {                                                                                      \
-            __asm__ volatile("1:\n\t" ASM_2X2(X) ASM_2X2(X) "subs %[n], %[n], #1\n\tbne 1b\n\t"           \
-                             : [a0] "+r"(a0), [a1] "+r"(a1), [b0] "+r"(b0), [b1] "+r"(b1), [w] "+r"(w),  \
-                               [c0] "+r"(c0), [c1] "+r"(c1), [n] "+r"(n), [x00] "=&r"(x00),               \
-                               [x10] "=&r"(x10), [x01] "=&r"(x01), [x11] "=&r"(x11), [w4] "=&r"(w4),      \
-                               [t] "=&r"(t)                                                               \
-                             :                                                                            \
-                             : "cc", "memory");                                                           \
-        }                                                                                                 \
-        acc[0] = a0;                                                                                      \
-        acc[1] = a1;                                                                                      \
-        acc[2] = b0;                                                                                      \
-        acc[3] = b1;                                                                                      \
-    }
-DEFINE_2X2(mac_2x2_s8, "sxtb16")
-DEFINE_2X2(mac_2x2_u8, "uxtb16")
-
-/* Two row pairs (w, w + 2 kp) x one pixel, for linear layers: acc = a b c d. */
 #define ASM_4X1(X)                                \
     "ldrd %[x0], %[x1], [%[c]], #8\n\t"           \
     "ldrd %[wa], %[wb], [%[pa]], #8\n\t"          \
@@ -399,31 +293,6 @@ DEFINE_2X2(mac_2x2_u8, "uxtb16")
 DEFINE_4X1(mac_4x1_s8, "sxtb16")
 DEFINE_4X1(mac_4x1_u8, "uxtb16")
 #define HAVE_4X1 1
-#else
-#define DEFINE_2X2(NAME, LO, HI)                                                                          \
-    static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
-    {                                                                                                     \
-        int32_t a0 = acc[0], a1 = acc[1], b0 = acc[2], b1 = acc[3], k;                                     \
-        for (k = 0; k < kp; k += 4, w += 8) {                                                             \
-            const uint32_t wa = ld32(w), wb = ld32(w + 4);                                                \
-            const int32_t x00 = (int32_t)ld32(c0 + k), x01 = (int32_t)ld32(c0 + k + 2);                    \
-            const int32_t x10 = (int32_t)ld32(c1 + k), x11 = (int32_t)ld32(c1 + k + 2);                    \
-            a0 = __smlad(LO(wa), x00, a0);                                                                \
-            a0 = __smlad(HI(wa), x01, a0);                                                                \
-            a1 = __smlad(LO(wa), x10, a1);                                                                \
-            a1 = __smlad(HI(wa), x11, a1);                                                                \
-            b0 = __smlad(LO(wb), x00, b0);                                                                \
-            b0 = __smlad(HI(wb), x01, b0);                                                                \
-            b1 = __smlad(LO(wb), x10, b1);                                                                \
-            b1 = __smlad(HI(wb), x11, b1);                                                                \
-        }                                                                                                 \
-        acc[0] = a0;                                                                                      \
-        acc[1] = a1;                                                                                      \
-        acc[2] = b0;                                                                                      \
-        acc[3] = b1;                                                                                      \
-    }
-DEFINE_2X2(mac_2x2_s8, LO_S, HI_S)
-DEFINE_2X2(mac_2x2_u8, LO_U, HI_U)
 #endif
 
 /* Row pair (interleaved) x one pixel: acc = a b. */
@@ -444,23 +313,18 @@ DEFINE_2X2(mac_2x2_u8, LO_U, HI_U)
         acc[1] = b;                                                                                       \
     }
 
-/* Single row x up to two pixels (c1 may be 0): acc = a0 a1. */
+/* Single row x one pixel: acc = a0 (the mac_fn c1 argument is unused). */
 #define DEFINE_1XN(NAME, LO, HI)                                                                          \
     static void NAME(const uint8_t *w, const int16_t *c0, const int16_t *c1, int32_t kp, int32_t *acc)    \
     {                                                                                                     \
-        int32_t a0 = acc[0], a1 = acc[1], k;                                                              \
+        int32_t a0 = acc[0], k;                                                                           \
+        (void)c1;                                                                                         \
         for (k = 0; k < kp; k += 4, w += 4) {                                                             \
             const uint32_t wa = ld32(w);                                                                  \
-            const int32_t lo = LO(wa), hi = HI(wa);                                                       \
-            a0 = __smlad(lo, (int32_t)ld32(c0 + k), a0);                                                  \
-            a0 = __smlad(hi, (int32_t)ld32(c0 + k + 2), a0);                                              \
-            if (c1) {                                                                                     \
-                a1 = __smlad(lo, (int32_t)ld32(c1 + k), a1);                                              \
-                a1 = __smlad(hi, (int32_t)ld32(c1 + k + 2), a1);                                          \
-            }                                                                                             \
+            a0 = __smlad(LO(wa), (int32_t)ld32(c0 + k), a0);                                              \
+            a0 = __smlad(HI(wa), (int32_t)ld32(c0 + k + 2), a0);                                          \
         }                                                                                                 \
         acc[0] = a0;                                                                                      \
-        acc[1] = a1;                                                                                      \
     }
 
 DEFINE_2X1(mac_2x1_s8, LO_S, HI_S)
@@ -470,71 +334,51 @@ DEFINE_1XN(mac_1xn_u8, LO_U, HI_U)
 
 typedef void (*mac_fn)(const uint8_t *, const int16_t *, const int16_t *, int32_t, int32_t *);
 
-/* All output channels of group g for pixel pix0 (column c0, sum s0) and, if c1, pix1: row pairs,
- * then an odd last row. */
-static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_t *c0, const int16_t *c1,
-                     int32_t s0, int32_t s1, int32_t pix0, int32_t pix1, int32_t npix, void *out)
+/* All output channels of group g for the single pixel pix0 (column c0, sum s0): four rows at a
+ * time (optimized builds), then row pairs, then an odd last row. */
+static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_t *c0, int32_t s0, int32_t pix0,
+                     int32_t npix, void *out)
 {
     const int32_t og = p->out_c / p->groups, sg = p->w_signed;
-    const mac_fn pair = c1 ? (sg ? mac_2x2_s8 : mac_2x2_u8) : (sg ? mac_2x1_s8 : mac_2x1_u8);
+    const mac_fn pair = sg ? mac_2x1_s8 : mac_2x1_u8;
     const mac_fn single = sg ? mac_1xn_s8 : mac_1xn_u8;
     const rq_t r = rq_of(p);
     const int32_t *bias = p->bias;
     const uint8_t *wbase = (const uint8_t *)p->w;
     /* uint8 weights: sum (w - zw) x = sum w x - zw sum x */
-    const int32_t corr0 = sg ? 0 : p->w_zp * s0, corr1 = sg ? 0 : p->w_zp * s1;
+    const int32_t corr0 = sg ? 0 : p->w_zp * s0;
     int32_t i = 0;
 #if defined(HAVE_4X1)
-    if (!c1) { /* one pixel (linear layers, odd pixel counts): four rows at a time */
-        for (; i + 3 < og; i += 4) {
-            const int32_t oa = g * og + i;
-            int32_t acc[4], j;
-            for (j = 0; j < 4; j++) {
-                acc[j] = (bias ? bias[oa + j] : 0) - corr0;
-            }
-            if (sg) {
-                mac_4x1_s8(wbase + oa * kp, c0, kp, acc);
-            } else {
-                mac_4x1_u8(wbase + oa * kp, c0, kp, acc);
-            }
-            for (j = 0; j < 4; j++) {
-                store_q(r, out, oa + j, (oa + j) * npix + pix0, acc[j]);
-            }
+    for (; i + 3 < og; i += 4) {
+        const int32_t oa = g * og + i;
+        int32_t acc[4], j;
+        for (j = 0; j < 4; j++) {
+            acc[j] = (bias ? bias[oa + j] : 0) - corr0;
+        }
+        if (sg) {
+            mac_4x1_s8(wbase + oa * kp, c0, kp, acc);
+        } else {
+            mac_4x1_u8(wbase + oa * kp, c0, kp, acc);
+        }
+        for (j = 0; j < 4; j++) {
+            store_q(r, out, oa + j, (oa + j) * npix + pix0, acc[j]);
         }
     }
 #endif
     for (; i < og; i += 2) {
         const int32_t oa = g * og + i;
         const uint8_t *w = wbase + oa * kp;
-        const int32_t ba = (bias ? bias[oa] : 0) - corr0, ba1 = (bias ? bias[oa] : 0) - corr1;
-        int32_t acc[4];
+        int32_t acc[2];
+        acc[0] = (bias ? bias[oa] : 0) - corr0;
         if (i + 1 < og) {
-            const int32_t bb = (bias ? bias[oa + 1] : 0) - corr0, bb1 = (bias ? bias[oa + 1] : 0) - corr1;
-            if (c1) {
-                acc[0] = ba;
-                acc[1] = ba1;
-                acc[2] = bb;
-                acc[3] = bb1;
-                pair(w, c0, c1, kp, acc);
-                store_q(r, out, oa, oa * npix + pix0, acc[0]);
-                store_q(r, out, oa, oa * npix + pix1, acc[1]);
-                store_q(r, out, oa + 1, (oa + 1) * npix + pix0, acc[2]);
-                store_q(r, out, oa + 1, (oa + 1) * npix + pix1, acc[3]);
-            } else {
-                acc[0] = ba;
-                acc[1] = bb;
-                pair(w, c0, c1, kp, acc);
-                store_q(r, out, oa, oa * npix + pix0, acc[0]);
-                store_q(r, out, oa + 1, (oa + 1) * npix + pix0, acc[1]);
-            }
-        } else {
-            acc[0] = ba;
-            acc[1] = ba1;
-            single(w, c0, c1, kp, acc);
+            acc[1] = (bias ? bias[oa + 1] : 0) - corr0;
+            pair(w, c0, 0, kp, acc);
             store_q(r, out, oa, oa * npix + pix0, acc[0]);
-            if (c1) {
-                store_q(r, out, oa, oa * npix + pix1, acc[1]);
-            }
+            store_q(r, out, oa + 1, (oa + 1) * npix + pix0, acc[1]);
+        } else {
+            acc[1] = 0;
+            single(w, c0, 0, kp, acc);
+            store_q(r, out, oa, oa * npix + pix0, acc[0]);
         }
     }
 }
@@ -544,44 +388,73 @@ static void dsp_rows(const nnrt_conv_q_t *p, int32_t g, int32_t kp, const int16_
  * the word (x0[k], x0[k+1]) of pixel 0, then the word (x1[k], x1[k+1]) of pixel 1, each value
  * already minus the input zero point, so one 16-byte group covers four k of both pixels and the
  * assembly kernel reads it with a single pointer. The column is gathered once per pixel pair
- * through a table of input offsets (computed once per layer, valid for every window because the
- * input is first copied into a zero-point padded buffer when the layer pads) and reused by every
- * output channel. Scratch (see nnrt.h, NNRT_DSP_SCRATCH_BYTES): column (4 kp bytes), offset table
- * (4 kp bytes), padded input copy (in_c * (in_h + 2 p_h) * (in_w + 2 p_w) bytes, only if padded). */
-static inline uint32_t pkhbt16(uint32_t lo, uint32_t hi)
-{
-    uint32_t r;
-    __asm__("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(lo), "r"(hi));
-    return r;
-}
+ * through a table of input offsets (computed once per layer; valid for every window because a
+ * padded layer reads a zero-point padded band of input rows) and reused by every output channel.
+ * Scratch (nnrt.h, NNRT_DSP_SCRATCH_BYTES): column (4 kp bytes), offset table (4 kp bytes),
+ * accumulators (8 og bytes), padded band (only if the layer pads). See README.md. */
+/* Interleaved column pair of the windows at b0 and b1 (see above): per 4 k, one LDM of 4 offsets,
+ * 8 byte loads in one pipelined run, PKHBT into (k, k+1) pairs, SSUB16 of the zero point pair
+ * zp2, one STM; two steps per loop iteration. kp is a multiple of 4. */
+void nnrt_gather_s8(const int8_t *b0, const int8_t *b1, const int32_t *tab, uint32_t *d, int32_t kp, uint32_t zp2);
+void nnrt_gather_u8(const uint8_t *b0, const uint8_t *b1, const int32_t *tab, uint32_t *d, int32_t kp,
+                    uint32_t zp2);
 
-#define DEFINE_GATHER(NAME, T)                                                                     \
-    static void NAME(const T *b0, const T *b1, const int32_t *tab, int32_t kp, uint32_t zp2,       \
-                     uint32_t *d)                                                                  \
-    {                                                                                              \
-        const int32_t *const end = tab + kp;                                                       \
-        do {                                                                                       \
-            const int32_t o0 = tab[0], o1 = tab[1], o2 = tab[2], o3 = tab[3];                       \
-            const uint32_t u0 = pkhbt16((uint32_t)(int32_t)b0[o0], (uint32_t)(int32_t)b0[o1]);     \
-            const uint32_t v0 = pkhbt16((uint32_t)(int32_t)b1[o0], (uint32_t)(int32_t)b1[o1]);     \
-            const uint32_t u1 = pkhbt16((uint32_t)(int32_t)b0[o2], (uint32_t)(int32_t)b0[o3]);     \
-            const uint32_t v1 = pkhbt16((uint32_t)(int32_t)b1[o2], (uint32_t)(int32_t)b1[o3]);     \
-            d[0] = __ssub16(u0, zp2);                                                              \
-            d[1] = __ssub16(v0, zp2);                                                              \
-            d[2] = __ssub16(u1, zp2);                                                              \
-            d[3] = __ssub16(v1, zp2);                                                              \
-            d += 4;                                                                                \
-            tab += 4;                                                                              \
-        } while (tab < end);                                                                       \
-    }
-DEFINE_GATHER(gather_s8, int8_t)
-DEFINE_GATHER(gather_u8, uint8_t)
+#define GATHER_STEP(L)                                                                             \
+    "ldm r2!, {r4-r7}\n\t"                                                                         \
+    L " r8, [r0, r4]\n\t"                                                                          \
+    L " r9, [r0, r5]\n\t"                                                                          \
+    L " r10, [r1, r4]\n\t"                                                                         \
+    L " r11, [r1, r5]\n\t"                                                                         \
+    L " r4, [r0, r6]\n\t"                                                                          \
+    L " r5, [r0, r7]\n\t"                                                                          \
+    L " r6, [r1, r6]\n\t"                                                                          \
+    L " r7, [r1, r7]\n\t"                                                                          \
+    "pkhbt r8, r8, r9, lsl #16\n\t"                                                                \
+    "pkhbt r9, r10, r11, lsl #16\n\t"                                                              \
+    "pkhbt r10, r4, r5, lsl #16\n\t"                                                               \
+    "pkhbt r11, r6, r7, lsl #16\n\t"                                                               \
+    "ssub16 r8, r8, r12\n\t"                                                                       \
+    "ssub16 r9, r9, r12\n\t"                                                                       \
+    "ssub16 r10, r10, r12\n\t"                                                                     \
+    "ssub16 r11, r11, r12\n\t"                                                                     \
+    "stm r3!, {r8-r11}\n\t"
 
-/* Row pair x pixel pair over nblk = kp / 4 blocks: acc = a0 a1 b0 b1 (row a pixel 0, row a pixel 1,
- * row b pixel 0, row b pixel 1). Per block: six loads in one pipelined run (4 column words, 2
- * weight words), four SXTB16 (UXTB16 for uint8 weights), eight SMLAD; four blocks per iteration. */
-void nnrt_mac2x2i_s8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_t *acc);
-void nnrt_mac2x2i_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_t *acc);
+/* Stack after the push: [sp+36] kp, [sp+40] zp2. */
+#define DEFINE_GATHER(NAME, L)                                                                     \
+    __asm__(".pushsection .text." #NAME ",\"ax\",%progbits\n\t"                                   \
+            ".syntax unified\n\t"                                                                  \
+            ".thumb\n\t"                                                                           \
+            ".p2align 2\n\t"                                                                       \
+            ".global " #NAME "\n\t"                                                                \
+            ".type " #NAME ", %function\n\t"                                                       \
+            ".thumb_func\n" #NAME ":\n\t"                                                          \
+            "push {r4-r11, lr}\n\t"                                                                \
+            "ldr lr, [sp, #36]\n\t"                                                                \
+            "ldr r12, [sp, #40]\n\t"                                                               \
+            "tst lr, #4\n\t"                                                                       \
+            "add lr, r2, lr, lsl #2\n\t"                                                           \
+            "beq 1f\n\t" GATHER_STEP(L) "1:\n\t"                                                   \
+            "cmp r2, lr\n\t"                                                                       \
+            "beq 2f\n"                                                                             \
+            "3:\n\t" GATHER_STEP(L) GATHER_STEP(L) "cmp r2, lr\n\t"                                \
+            "bne 3b\n"                                                                             \
+            "2:\n\t"                                                                               \
+            "pop {r4-r11, pc}\n\t"                                                                 \
+            ".size " #NAME ", .-" #NAME "\n\t"                                                     \
+            ".popsection\n");
+DEFINE_GATHER(nnrt_gather_s8, "ldrsb")
+DEFINE_GATHER(nnrt_gather_u8, "ldrb")
+
+/* Every row pair of a group x the pixel pair: for each of npairs row pairs (consecutive in the DSP
+ * layout, 2 kp bytes each) over nblk = kp / 4 blocks, accs receives a0 a1 b0 b1 (row a pixel 0,
+ * row a pixel 1, row b pixel 0, row b pixel 1; starting from init0 for pixel 0 and init1 for
+ * pixel 1, no bias). Per block: six loads in one pipelined run (4 column words, 2 weight words),
+ * four SXTB16 (UXTB16 for uint8 weights), eight SMLAD; eight blocks per loop iteration. Plain
+ * assembly (the kernel needs all 14 registers), so it is the same at every optimization level. */
+void nnrt_mac_rows_s8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_t npairs, int32_t *accs,
+                      int32_t init0, int32_t init1);
+void nnrt_mac_rows_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_t npairs, int32_t *accs,
+                      int32_t init0, int32_t init1);
 
 #define MAC2X2I_BLOCK(X)                                                                           \
     "ldr r8, [r1, #4]\n\t"                                                                         \
@@ -603,7 +476,11 @@ void nnrt_mac2x2i_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_
     "smlad r6, r11, r9, r6\n\t"                                                                    \
     "smlad r7, r11, r10, r7\n\t"
 
-#define DEFINE_MAC2X2I(NAME, X)                                                                    \
+/* Stack after the push: [sp] col, [sp+4] nblk, [sp+8] pairs left, [sp+48] accs, [sp+52] init0,
+ * [sp+56] init1 (stack arguments). The 8-block loop is entered Duff-style through a TBH table so
+ * that nblk % 8 costs no extra loop overhead: ceil(nblk / 8) passes, the first one partial. */
+#define MAC_ROWS_LBL(NAME, S) ".L" #NAME "_" #S
+#define DEFINE_MAC_ROWS(NAME, X)                                                                   \
     __asm__(".pushsection .text." #NAME ",\"ax\",%progbits\n\t"                                   \
             ".syntax unified\n\t"                                                                  \
             ".thumb\n\t"                                                                           \
@@ -611,27 +488,49 @@ void nnrt_mac2x2i_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32_
             ".global " #NAME "\n\t"                                                                \
             ".type " #NAME ", %function\n\t"                                                       \
             ".thumb_func\n" #NAME ":\n\t"                                                          \
-            "push {r3-r11, lr}\n\t"                                                                \
-            "ldm r3, {r4-r7}\n\t"                                                                  \
-            "tst r2, #3\n\t"                                                                       \
-            "beq 2f\n"                                                                             \
-            "1:\n\t" MAC2X2I_BLOCK(X) "subs r2, r2, #1\n\t"                                        \
-            "tst r2, #3\n\t"                                                                       \
-            "bne 1b\n"                                                                             \
-            "2:\n\t"                                                                               \
-            "lsrs r2, r2, #2\n\t"                                                                  \
-            "beq 4f\n"                                                                             \
-            "3:\n\t" MAC2X2I_BLOCK(X) MAC2X2I_BLOCK(X) MAC2X2I_BLOCK(X) MAC2X2I_BLOCK(X)           \
+            "push {r1-r11, lr}\n"                                                                  \
+            "5:\n\t"                                                                               \
+            "ldr r4, [sp, #52]\n\t"                                                                \
+            "ldr r5, [sp, #56]\n\t"                                                                \
+            "mov r6, r4\n\t"                                                                       \
+            "mov r7, r5\n\t"                                                                       \
+            "ldr r1, [sp]\n\t"                                                                     \
+            "ldr r2, [sp, #4]\n\t"                                                                 \
+            "and r3, r2, #7\n\t"                                                                   \
+            "adds r2, r2, #7\n\t"                                                                  \
+            "lsrs r2, r2, #3\n\t"                                                                  \
+            "tbh [pc, r3, lsl #1]\n" MAC_ROWS_LBL(NAME, t) ":\n\t"                                 \
+            ".hword (" MAC_ROWS_LBL(NAME, b0) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b7) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b6) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b5) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b4) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b3) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b2) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n\t"              \
+            ".hword (" MAC_ROWS_LBL(NAME, b1) " - " MAC_ROWS_LBL(NAME, t) ") / 2\n"                \
+            MAC_ROWS_LBL(NAME, b0) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b1) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b2) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b3) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b4) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b5) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b6) ":\n\t" MAC2X2I_BLOCK(X)                                         \
+            MAC_ROWS_LBL(NAME, b7) ":\n\t" MAC2X2I_BLOCK(X)                                         \
             "subs r2, r2, #1\n\t"                                                                  \
-            "bne 3b\n"                                                                             \
-            "4:\n\t"                                                                               \
-            "ldr r3, [sp]\n\t"                                                                     \
-            "stm r3, {r4-r7}\n\t"                                                                  \
-            "pop {r3-r11, pc}\n\t"                                                                 \
+            "bne " MAC_ROWS_LBL(NAME, b0) "\n\t"                                                   \
+            "ldr r3, [sp, #48]\n\t"                                                                \
+            "stmia r3!, {r4-r7}\n\t"                                                               \
+            "str r3, [sp, #48]\n\t"                                                                \
+            "ldr r3, [sp, #8]\n\t"                                                                 \
+            "subs r3, r3, #1\n\t"                                                                  \
+            "str r3, [sp, #8]\n\t"                                                                 \
+            "bne 5b\n\t"                                                                           \
+            "add sp, sp, #12\n\t"                                                                  \
+            "pop {r4-r11, pc}\n\t"                                                                 \
             ".size " #NAME ", .-" #NAME "\n\t"                                                     \
             ".popsection\n");
-DEFINE_MAC2X2I(nnrt_mac2x2i_s8, "sxtb16")
-DEFINE_MAC2X2I(nnrt_mac2x2i_u8, "uxtb16")
+DEFINE_MAC_ROWS(nnrt_mac_rows_s8, "sxtb16")
+DEFINE_MAC_ROWS(nnrt_mac_rows_u8, "uxtb16")
 
 /* Single (odd last) row x pixel pair: acc = a0 a1. */
 static void mac_1x2i(const uint8_t *w, const uint32_t *col, int32_t kp, int32_t sg, int32_t *acc)
@@ -649,52 +548,143 @@ static void mac_1x2i(const uint8_t *w, const uint32_t *col, int32_t kp, int32_t 
     acc[1] = a1;
 }
 
-/* Sum of the column of pixel p (0 or 1) over all kp entries: SMLAD with (1, 1). */
-static int32_t col_sum(const uint32_t *col, int32_t kp, int32_t p)
+/* Sums of the two columns over all kp entries (SMLAD with (1, 1)): s[0] pixel 0, s[1] pixel 1. */
+static void col_sums(const uint32_t *col, int32_t kp, int32_t *s)
 {
-    int32_t s = 0, k;
-    for (k = 0; k < kp; k += 2) {
-        s = __smlad((int32_t)col[k + p], 0x00010001, s);
+    const uint32_t *const end = col + kp;
+    int32_t a = 0, b = 0;
+    for (; col < end; col += 4) {
+        a = __smlad((int32_t)col[0], 0x00010001, a);
+        b = __smlad((int32_t)col[1], 0x00010001, b);
+        a = __smlad((int32_t)col[2], 0x00010001, a);
+        b = __smlad((int32_t)col[3], 0x00010001, b);
     }
-    return s;
+    s[0] = a;
+    s[1] = b;
+}
+
+/* Requantization for the fast path. Mode 1 (fixed point, every right shift e in 1..31, the usual
+ * case): srdhm is one SMLAL and rdbpot(x, e) == (x + 2^(e-1) - (x < 0)) >> e whenever
+ * x + 2^(e-1) does not overflow (else the generic routine runs). Mode 2: power of two with a
+ * right shift r >= 1 (nnrt_pow2_shift32). Mode 0: store_q. Chosen once per layer. */
+static int32_t rq_mode(const nnrt_conv_q_t *p)
+{
+    int32_t i, n;
+    if (p->rq == NNRT_RQ_POW2) {
+        return p->shift[0] >= 1 ? 2 : 0;
+    }
+    n = p->per_channel ? p->out_c : 1;
+    for (i = 0; i < n; i++) {
+        if (p->shift[i] > -1 || p->shift[i] < -31 || p->mult[i] < 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Requantize and store the accumulators of one pixel pair (corrections already in them): channel
+ * i (o = o0 + i) of pixel 0 is accs[2 i] + bias, stored at out[i * npix], of pixel 1 accs[2 i + 1]
+ * + bias at out[i * npix + 1]. single: only pixel 0 (the last pixel of an odd count). */
+#define RQ_CLAMP_STORE(V, IDX)                                                                     \
+    do {                                                                                           \
+        const int32_t v_ = (V);                                                                    \
+        out[IDX] = (uint8_t)((v_ < lo ? lo : (v_ > hi ? hi : v_)) + zp);                           \
+    } while (0)
+
+static void requant_pair(const nnrt_conv_q_t *p, int32_t mode, const int32_t *accs, int32_t o0, int32_t og,
+                         uint8_t *out, int32_t npix, int32_t single)
+{
+    const rq_t r = rq_of(p);
+    const int32_t *const bias = p->bias;
+    const int32_t lo = r.lo, hi = r.hi, zp = r.out_zp;
+    const int32_t *const end = accs + 2 * og;
+    const int32_t *bp = bias ? bias + o0 : 0;
+    int32_t i;
+    if (single || mode == 0) {
+        for (i = 0; i < og; i++, out += npix) {
+            const int32_t b = bias ? bias[o0 + i] : 0;
+            store_q(r, out, o0 + i, 0, accs[2 * i] + b);
+            if (!single) {
+                store_q(r, out, o0 + i, 1, accs[2 * i + 1] + b);
+            }
+        }
+    } else if (mode == 1 && r.ch_mask) {
+        const int32_t *mp = r.mult + o0, *sp = r.shift + o0;
+        for (; accs < end; accs += 2, out += npix) {
+            const int32_t b = bp ? *bp++ : 0, m = *mp++, e = -*sp++, h = (int32_t)(1u << (e - 1));
+            RQ_CLAMP_STORE(nnrt_mbqm_rshift(accs[0] + b, m, e, h), 0);
+            RQ_CLAMP_STORE(nnrt_mbqm_rshift(accs[1] + b, m, e, h), 1);
+        }
+    } else if (mode == 1) {
+        const int32_t m = r.mult[0], e = -r.shift[0], h = (int32_t)(1u << (e - 1));
+        for (; accs < end; accs += 2, out += npix) {
+            const int32_t b = bp ? *bp++ : 0;
+            RQ_CLAMP_STORE(nnrt_mbqm_rshift(accs[0] + b, m, e, h), 0);
+            RQ_CLAMP_STORE(nnrt_mbqm_rshift(accs[1] + b, m, e, h), 1);
+        }
+    } else {
+        const int32_t e = r.shift[0];
+        for (; accs < end; accs += 2, out += npix) {
+            const int32_t b = bp ? *bp++ : 0;
+            RQ_CLAMP_STORE(nnrt_pow2_shift32(accs[0] + b, e), 0);
+            RQ_CLAMP_STORE(nnrt_pow2_shift32(accs[1] + b, e), 1);
+        }
+    }
+}
+
+/* Rows [band0, band0 + rows) of the zero-point padded input planes of one group (nc channels at
+ * src), each Wp bytes wide, channel after channel. */
+static void fill_band(const nnrt_conv_q_t *p, const uint8_t *src, uint8_t *band, int32_t band0, int32_t rows,
+                      int32_t nc, int32_t Wp)
+{
+    const uint32_t zw = ((uint32_t)p->in_zp & 0xFFu) * 0x01010101u;
+    const int32_t H = p->in_h, W = p->in_w, ph = p->p_h, pw = p->p_w;
+    const int32_t nwords = (nc * rows * Wp + 3) >> 2;
+    uint32_t *const b32 = (uint32_t *)(void *)band;
+    int32_t i, c, j, x;
+    for (i = 0; i < nwords; i++) {
+        b32[i] = zw;
+    }
+    for (c = 0; c < nc; c++) {
+        for (j = 0; j < rows; j++) {
+            const int32_t y = band0 + j - ph;
+            if (y >= 0 && y < H) {
+                const uint8_t *s = src + (c * H + y) * W;
+                uint8_t *d = band + (c * rows + j) * Wp + pw;
+                for (x = 0; x + 4 <= W; x += 4) { /* unaligned word copies (ARMv7E-M) */
+                    uint32_t v;
+                    __builtin_memcpy(&v, s + x, 4);
+                    __builtin_memcpy(d + x, &v, 4);
+                }
+                for (; x < W; x++) {
+                    d[x] = s[x];
+                }
+            }
+        }
+    }
 }
 
 static void conv_dsp_fast(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scratch)
 {
     const int32_t cin_g = p->in_c / p->groups, og = p->out_c / p->groups;
     const int32_t kh = p->k_h, kw = p->k_w, K = cin_g * kh * kw, kp = (K + 3) & ~3;
-    const int32_t npix = p->out_h * p->out_w, ow = p->out_w, sg = p->w_signed;
-    const int32_t Wp = p->in_w + 2 * p->p_w, Hp = p->in_h + 2 * p->p_h, hwp = Hp * Wp;
+    const int32_t npix = p->out_h * p->out_w, ow = p->out_w, sg = p->w_signed, sh = p->s_h;
+    const int32_t Wp = p->in_w + 2 * p->p_w, Hp = p->in_h + 2 * p->p_h;
+    const int32_t pads = p->p_h || p->p_w, span = (kh - 1) * p->d_h + 1;
+    /* padded layers read a band of rows: enough for two output rows (a pixel pair may straddle) */
+    const int32_t rows = pads && sh + span < Hp ? sh + span : Hp, plane = rows * Wp;
     const uint32_t zp2 = ((uint32_t)p->in_zp & 0xFFFFu) * 0x10001u;
     uint32_t *const col = (uint32_t *)(void *)scratch;
     int32_t *const tab = (int32_t *)(void *)(scratch + 2 * kp);
-    const uint8_t *src = (const uint8_t *)in;
+    int32_t *const accs = tab + kp; /* 2 og */
+    uint8_t *const band = (uint8_t *)(accs + 2 * og);
     const uint8_t *wbase = (const uint8_t *)p->w;
-    const int32_t *bias = p->bias;
-    const rq_t r = rq_of(p);
+    const int32_t mode = rq_mode(p);
     int32_t g, pix, c, ky, kx, n = 0;
-    if (p->p_h || p->p_w) { /* zero-point padded copy of the whole input */
-        uint8_t *buf = (uint8_t *)(tab + kp);
-        const uint8_t zb = (uint8_t)p->in_zp;
-        int32_t i, y, x;
-        for (i = 0; i < p->in_c * hwp; i++) {
-            buf[i] = zb;
-        }
-        for (c = 0; c < p->in_c; c++) {
-            for (y = 0; y < p->in_h; y++) {
-                const uint8_t *s = src + (c * p->in_h + y) * p->in_w;
-                uint8_t *dd = buf + c * hwp + (y + p->p_h) * Wp + p->p_w;
-                for (x = 0; x < p->in_w; x++) {
-                    dd[x] = s[x];
-                }
-            }
-        }
-        src = buf;
-    }
     for (c = 0; c < cin_g; c++) {
         for (ky = 0; ky < kh; ky++) {
             for (kx = 0; kx < kw; kx++) {
-                tab[n++] = c * hwp + ky * p->d_h * Wp + kx * p->d_w;
+                tab[n++] = c * plane + ky * p->d_h * Wp + kx * p->d_w;
             }
         }
     }
@@ -702,17 +692,24 @@ static void conv_dsp_fast(const nnrt_conv_q_t *p, const void *in, void *out, int
         tab[n] = 0;
     }
     for (g = 0; g < p->groups; g++) {
-        const uint8_t *gsrc = src + g * cin_g * hwp;
+        const uint8_t *const gin = (const uint8_t *)in + g * cin_g * p->in_h * p->in_w;
+        const uint8_t *const gsrc = pads ? band : gin;
+        int32_t band0 = pads ? -1 : 0;
         for (pix = 0; pix < npix; pix += 2) {
             const int32_t pix1 = pix + 1 < npix ? pix + 1 : pix;
             const int32_t oy0 = pix / ow, ox0 = pix - oy0 * ow, oy1 = pix1 / ow, ox1 = pix1 - oy1 * ow;
-            const uint8_t *b0 = gsrc + oy0 * p->s_h * Wp + ox0 * p->s_w;
-            const uint8_t *b1 = gsrc + oy1 * p->s_h * Wp + ox1 * p->s_w;
-            int32_t corr0 = 0, corr1 = 0, i;
+            const uint8_t *b0, *b1;
+            int32_t corr0 = 0, corr1 = 0;
+            if (pads && (band0 < 0 || oy0 * sh < band0 || oy1 * sh + span > band0 + rows)) {
+                band0 = oy0 * sh < Hp - rows ? oy0 * sh : Hp - rows;
+                fill_band(p, gin, band, band0, rows, cin_g, Wp);
+            }
+            b0 = gsrc + (oy0 * sh - band0) * Wp + ox0 * p->s_w;
+            b1 = gsrc + (oy1 * sh - band0) * Wp + ox1 * p->s_w;
             if (p->act_signed) {
-                gather_s8((const int8_t *)b0, (const int8_t *)b1, tab, kp, zp2, col);
+                nnrt_gather_s8((const int8_t *)b0, (const int8_t *)b1, tab, col, kp, zp2);
             } else {
-                gather_u8(b0, b1, tab, kp, zp2, col);
+                nnrt_gather_u8(b0, b1, tab, col, kp, zp2);
             }
             for (n = K; n < kp; n++) { /* zero the k padding */
                 int16_t *h = (int16_t *)(void *)col + (n >> 1) * 4 + (n & 1);
@@ -720,40 +717,24 @@ static void conv_dsp_fast(const nnrt_conv_q_t *p, const void *in, void *out, int
                 h[2] = 0;
             }
             if (!sg) { /* uint8 weights: sum (w - zw) x = sum w x - zw sum x */
-                corr0 = p->w_zp * col_sum(col, kp, 0);
-                corr1 = p->w_zp * col_sum(col, kp, 1);
+                int32_t cs[2];
+                col_sums(col, kp, cs);
+                corr0 = p->w_zp * cs[0];
+                corr1 = p->w_zp * cs[1];
             }
-            for (i = 0; i < og; i += 2) {
-                const int32_t oa = g * og + i;
-                const int32_t ba = bias ? bias[oa] : 0;
-                int32_t acc[4];
-                if (i + 1 < og) {
-                    const int32_t bb = bias ? bias[oa + 1] : 0;
-                    acc[0] = ba - corr0;
-                    acc[1] = ba - corr1;
-                    acc[2] = bb - corr0;
-                    acc[3] = bb - corr1;
-                    if (sg) {
-                        nnrt_mac2x2i_s8(wbase + oa * kp, col, kp >> 2, acc);
-                    } else {
-                        nnrt_mac2x2i_u8(wbase + oa * kp, col, kp >> 2, acc);
-                    }
-                    store_q(r, out, oa, oa * npix + pix, acc[0]);
-                    store_q(r, out, oa + 1, (oa + 1) * npix + pix, acc[2]);
-                    if (pix1 != pix) {
-                        store_q(r, out, oa, oa * npix + pix1, acc[1]);
-                        store_q(r, out, oa + 1, (oa + 1) * npix + pix1, acc[3]);
-                    }
+            if (og >= 2) {
+                if (sg) {
+                    nnrt_mac_rows_s8(wbase + g * og * kp, col, kp >> 2, og >> 1, accs, -corr0, -corr1);
                 } else {
-                    acc[0] = ba - corr0;
-                    acc[1] = ba - corr1;
-                    mac_1x2i(wbase + oa * kp, col, kp, sg, acc);
-                    store_q(r, out, oa, oa * npix + pix, acc[0]);
-                    if (pix1 != pix) {
-                        store_q(r, out, oa, oa * npix + pix1, acc[1]);
-                    }
+                    nnrt_mac_rows_u8(wbase + g * og * kp, col, kp >> 2, og >> 1, accs, -corr0, -corr1);
                 }
             }
+            if (og & 1) {
+                accs[2 * og - 2] = -corr0;
+                accs[2 * og - 1] = -corr1;
+                mac_1x2i(wbase + (g * og + og - 1) * kp, col, kp, sg, accs + 2 * og - 2);
+            }
+            requant_pair(p, mode, accs, g * og, og, (uint8_t *)out + g * og * npix + pix, npix, pix1 == pix);
         }
     }
 }
@@ -773,26 +754,9 @@ void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scr
             conv_dsp_fast(p, in, out, scratch);
             return;
         }
-        if (p->wfmt == NNRT_W_DSP) {
-            int16_t *c1 = scratch + kp;
-            for (; pix + 1 < npix; pix += 2) {
-                int32_t s[2];
-                if (pair_inside(p, pix)) {
-                    if (p->act_signed) {
-                        im2col_pair_s8(p, (const int8_t *)in, g, pix, scratch, c1, kp, s);
-                    } else {
-                        im2col_pair_u8(p, (const uint8_t *)in, g, pix, scratch, c1, kp, s);
-                    }
-                } else {
-                    s[0] = im2col(p, in, g, pix, scratch, kp);
-                    s[1] = im2col(p, in, g, pix + 1, c1, kp);
-                }
-                dsp_rows(p, g, kp, scratch, c1, s[0], s[1], pix, pix + 1, npix, out);
-            }
-            if (pix < npix) {
-                const int32_t s0 = im2col(p, in, g, pix, scratch, kp);
-                dsp_rows(p, g, kp, scratch, 0, s0, 0, pix, -1, npix, out);
-            }
+        if (p->wfmt == NNRT_W_DSP) { /* one output pixel (linear layers) */
+            const int32_t s0 = im2col(p, in, g, 0, scratch, kp);
+            dsp_rows(p, g, kp, scratch, s0, 0, npix, out);
             continue;
         }
 #endif

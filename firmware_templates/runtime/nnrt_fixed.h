@@ -68,6 +68,18 @@ static inline int32_t nnrt_mbqm_pos(int32_t x, int32_t m, int32_t shift)
     return nnrt_rdbpot((int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << 30)) >> 31), -shift);
 }
 
+/* nnrt_mbqm_pos(x, m, -e) for a right shift 1 <= e <= 31, h = 2^(e-1) (the fast DSP conv's
+ * requantization): SRDHM is one 64-bit multiply-add (an SMLAL), and rdbpot(v, e) ==
+ * (v + 2^(e-1) - (v < 0)) >> e unless v + 2^(e-1) overflows (then nnrt_rdbpot runs). */
+static inline int32_t nnrt_mbqm_rshift(int32_t x, int32_t m, int32_t e, int32_t h)
+{
+    const int32_t v = (int32_t)(((int64_t)x * m + ((int64_t)1 << 30)) >> 31);
+    if (v > INT32_MAX - h) {
+        return nnrt_rdbpot(v, e);
+    }
+    return (v + h + (v >> 31)) >> e;
+}
+
 static inline int32_t nnrt_clamp(int64_t v, int32_t lo, int32_t hi)
 {
     return v < lo ? lo : (v > hi ? hi : (int32_t)v);

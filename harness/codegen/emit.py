@@ -310,7 +310,9 @@ def generate(
     """Emit model.h/model.c/model_weights.c plus the runtime into ``out_dir``.
 
     dsp: store dense quantized weights in the SMLAD layout and define NNRT_USE_DSP=1 (fast on
-    Cortex-M4/M7, still exact but slow on cores without DSP). sparse: "auto" (CSR per layer only
+    Cortex-M4/M7, still exact but slow on cores without DSP). Conv layers with >= 2 output pixels
+    then get a larger arena scratch (offset table, accumulators and, if they pad, a padded band of
+    their input rows; see firmware_templates/runtime/README.md). sparse: "auto" (CSR per layer only
     when smaller than dense), "dense", or "csr" (wherever K fits 16-bit indices). backend: only
     "portable" exists; a CMSIS-NN backend is not implemented (NotImplementedError).
     Raises ValueError for graphs the generator cannot run (unsupported ops, missing QuantParams,

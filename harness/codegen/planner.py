@@ -65,15 +65,18 @@ def scratch_bytes(step: ConvStep, numeric: str, dsp: bool = False) -> int:
     """im2col scratch: two int16 columns padded to a multiple of 4 (DSP kernel) or one float column.
 
     dsp: the layer runs the fast DSP conv of nnrt_conv_q.c (DSP weight layout and >= 2 output
-    pixels): interleaved column pair and offset table (4 kp bytes each) plus, if the layer pads, a
-    zero-point padded copy of its input (NNRT_DSP_SCRATCH_BYTES in nnrt.h)."""
+    pixels): interleaved column pair and offset table (4 kp bytes each), accumulators (8 bytes per
+    output channel of a group) plus, if the layer pads, a zero-point padded band of one group's
+    input: min(s_h + (k_h - 1) d_h + 1, padded height) rows (NNRT_DSP_SCRATCH_BYTES in nnrt.h)."""
     if numeric == "float32":
         return 4 * step.k
     kp = (step.k + 3) & ~3
     c, h, w = step.in_shape
     if dsp and step.out_shape[1] * step.out_shape[2] >= 2:
-        padded = c * (h + 2 * step.padding[0]) * (w + 2 * step.padding[1]) if any(step.padding) else 0
-        return 8 * kp + padded
+        hp, wp = h + 2 * step.padding[0], w + 2 * step.padding[1]
+        rows = min(step.stride[0] + (step.kernel[0] - 1) * step.dilation[0] + 1, hp)
+        padded = _align(c // step.groups * rows * wp) if any(step.padding) else 0
+        return 8 * kp + 8 * (step.out_shape[0] // step.groups) + padded
     return 2 * 2 * kp
 
 
