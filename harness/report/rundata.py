@@ -3,11 +3,10 @@ columns typed, plus shortcuts for the summary and the paper-style tables (for no
 
 from __future__ import annotations
 
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-
-import tomllib
 
 from harness.errors import HarnessError
 

@@ -4,7 +4,7 @@ figure link, failure and the provenance, plus each table as .md/.tex/.csv/.html 
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -117,7 +117,7 @@ def _report_markdown(
     run: RunData, tables: list[Table], plot_paths: list[Path], man: dict[str, Any], out: Path, notes: list[str]
 ) -> str:
     desc = run.campaign().get("description", "")
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"# Benchmark report: {run.name}", ""]
     if desc:
         parts += [desc, ""]
