@@ -13,7 +13,7 @@ def build(
     out: Path = typer.Option(..., "--out", "-o", help="Output folder for firmware.elf/.bin/.hex, footprint.json, build.json."),
     dsp: bool | None = typer.Option(None, "--dsp/--no-dsp", help="SIMD (DSP extension) kernels; default on for M4/M7."),
     sparse: str = typer.Option("auto", help="Sparse weight storage passed to the code generator (auto, on, off)."),
-    backend: str = typer.Option("portable", help="Kernel backend of the code generator."),
+    backend: str = typer.Option("portable", help="Kernel backend: portable (our runtime) or cmsis-nn (int8; needs CMSIS_NN_PATH)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse an identical earlier build from the cache."),
     cache_dir: Path | None = typer.Option(None, help="Cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness/firmware)."),
     mbed_os: Path | None = typer.Option(None, help="Mbed CE checkout for Mbed boards (default $MBED_OS_PATH)."),

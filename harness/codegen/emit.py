@@ -313,13 +313,18 @@ def generate(
     Cortex-M4/M7, still exact but slow on cores without DSP). Conv layers with >= 2 output pixels
     then get a larger arena scratch (offset table, accumulators and, if they pad, a padded band of
     their input rows; see firmware_templates/runtime/README.md). sparse: "auto" (CSR per layer only
-    when smaller than dense), "dense", or "csr" (wherever K fits 16-bit indices). backend: only
-    "portable" exists; a CMSIS-NN backend is not implemented (NotImplementedError).
+    when smaller than dense), "dense", or "csr" (wherever K fits 16-bit indices). backend:
+    "portable" (our runtime) or "cmsis-nn" (int8 only; calls the CMSIS-NN checkout named by the
+    CMSIS_NN_PATH environment variable, see docs/cmsis-nn.md; ``dsp`` is then chosen by -mcpu).
     Raises ValueError for graphs the generator cannot run (unsupported ops, missing QuantParams,
     pools whose output quantization differs from the input's, softmax not last, ...).
     """
+    if backend == "cmsis-nn":
+        from harness.codegen.cmsis_nn import cmsis_nn_path_from_env, generate_cmsis_nn
+
+        return generate_cmsis_nn(artifact, out_dir, cmsis_nn_path=cmsis_nn_path_from_env(), sparse=sparse)
     if backend != "portable":
-        raise NotImplementedError(f"backend {backend!r} is not implemented (only 'portable'; CMSIS-NN is planned)")
+        raise ValueError(f"unknown code-generator backend {backend!r} (allowed: portable, cmsis-nn)")
     out_dir = Path(out_dir).resolve()
     out_dir.mkdir(parents=True, exist_ok=True)
     lw = lower(artifact.graph)
