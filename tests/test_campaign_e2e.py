@@ -111,3 +111,22 @@ def test_hanging_firmware_fails_after_retries_and_campaign_goes_on(workdir: Path
     assert "Timeout" in reason or "timed out" in reason.lower(), reason
     assert attempts == 2  # max_retries = 1: two attempts, then failed
     assert n_ok == REPS
+
+
+def test_ctrl_c_switches_outputs_off_and_keeps_measurements(workdir: Path) -> None:
+    run_dir = workdir / "results" / "interrupt"
+    db = run_dir / "results.sqlite"
+    proc = harness(workdir, "run", str(TINY), "--run-dir", str(run_dir), "--no-report")
+    deadline = time.monotonic() + 600
+    while len(measurement_rows(db)) < 1:
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 130, out
+    log = (run_dir / "campaign.log").read_text()
+    assert "analyzer channel 3 output off" in log  # sim-m4 is on channel 3 of instruments/sim.toml
+    with sqlite3.connect(db) as con:
+        assert con.execute("SELECT end_status FROM runs ORDER BY session_id DESC").fetchone()[0] == "interrupted"
+    assert len(measurement_rows(db)) >= 1

@@ -118,8 +118,12 @@ class Bench:
         """Outputs off first (safety), then everything else; never raises."""
         for st in self.stations.values():
             if st.analyzer is not None:
-                with contextlib.suppress(Exception):
+                try:
                     st.analyzer.output_off()
+                    LOG.info("%s: analyzer channel %d output off", st.board.name, st.dut.analyzer_channel)
+                except Exception as exc:
+                    LOG.error("%s: could not switch analyzer channel %d off: %s", st.board.name,
+                              st.dut.analyzer_channel, exc)
                 with contextlib.suppress(Exception):
                     st.analyzer.close()
                 st.analyzer = None
