@@ -139,3 +139,17 @@ def test_quantized_resnet_runs_on_the_codegen_reference(numeric):
     ref, flt = reference.run(qg, x), irexec.run(g, x)
     assert np.abs(ref - flt).max() <= 0.03 * np.abs(flt).max()
     assert np.corrcoef(ref.ravel(), flt.ravel())[0, 1] > 0.999
+
+
+@pytest.mark.parametrize("numeric", ["uint8", "int8", "qmn"])
+def test_integer_reference_agrees_with_fake_quant_predictions(numeric):
+    """The numpy integer reference (ground truth for the C code) and the torch fake-quant forward
+    pass predict the same class on >= 99 % of the held-out images."""
+    from harness.codegen.reference import run
+
+    ds = digits_data()
+    model, _, _ = trained_lenet_light()
+    qg = quantize_graph(export_graph(model, ds.input_shape), ds.x_train[:256], numeric)
+    ref = run(qg, ds.x_test).argmax(1)
+    fq = irexec.run(qg, ds.x_test, fake_quantize=True).argmax(1)
+    assert (ref == fq).mean() >= 0.99
