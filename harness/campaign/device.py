@@ -30,14 +30,13 @@ def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Cal
                        inference_timeout_s: float = 60.0) -> Any:
     """Program with verify (the flasher resets the board after), then check that the board
     answers the protocol and runs the expected model."""
-    from harness.dut import DutError, DutLink
+    from harness.dut import DutError
     from harness.flash.base import flasher_for
 
     flasher = flasher_for(st.board, probe=st.probe)
     log(f"flashing {firmware.name} through {st.probe}")
     flasher.program(firmware, verify=True)
-    link = DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
-                   per_inference_timeout=inference_timeout_s)
+    link = open_link(st, inference_timeout_s)
     try:
         for attempt in range(3):  # the boot banner may still be arriving just after the reset
             try:
@@ -57,6 +56,22 @@ def flash_and_identify(st: Station, firmware: Path, expected_hash: str, log: Cal
             f"{st.board.name}: the board runs model {info.model_hash}, expected {expected_hash} (flash did not take?)"
         )
     return link
+
+
+def open_link(st: Station, inference_timeout_s: float, wait_s: float = 10.0) -> Any:
+    """Open the board's serial port, waiting for it to come back: a USB CDC port (e.g. the
+    Nano 33 BLE's) disappears for a moment when the board resets after flashing."""
+    from harness.dut import DutError, DutLink
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
+                           per_inference_timeout=inference_timeout_s)
+        except DutError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int) -> AccuracyCheck | None:
