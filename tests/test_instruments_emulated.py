@@ -48,7 +48,7 @@ def test_emulated_board_latency_and_energy_match_ground_truth(firmware: Path) ->
             link.load_input(bytes(range(256)) * 3 + bytes(16))
             results = measure_inferences(
                 pa, link, board.clock_hz, [PaTriggerTiming(), CycleCounterTiming(board.clock_hz)],
-                MeasureSettings(n=n, gap_us=5000, sample_interval_s=20.48e-6, wake_runner=True), trigger_pin=1)
+                MeasureSettings(n=n, gap_us=5000, sample_interval_s=20.48e-6), trigger_pin=1)
         edges = bus.edges(0.0)
         rises = [e.time_s for e in edges if e.level == 1][-n:]
         falls = [e.time_s for e in edges if e.level == 0][-n:]

@@ -100,8 +100,7 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
     if rig.power_analyzer.kind != "n6705a":
         raise NotBuiltYet("measuring without a power analyzer (power_analyzer.kind = 'none') is not supported")
     settings = MeasureSettings(n=n, gap_us=gap_us, sample_interval_s=rig.power_analyzer.sample_interval_s,
-                               cross_check_tolerance=rig.cross_check_tolerance,
-                               wake_runner=board.simulated)  # emulated boards publish parked time on wake
+                               cross_check_tolerance=rig.cross_check_tolerance)
     with terminate_as_exit(), rig_endpoints(rig) as resolve:
         resource, port = resolve(board.name)
         pa = N6705A.open(resource, dut.analyzer_channel, rig.power_analyzer.backend, rig.power_analyzer.timeout_ms)

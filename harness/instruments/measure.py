@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -44,9 +43,6 @@ class MeasureSettings:
     cross_check_tolerance: float = 0.02
     edge_aware: bool = True
     expected_latency_s: float | None = None  # None: from a calibration inference's cycle count
-    # Wake the DUT (runner.resync()) once the record's wall time has passed. Only for emulated
-    # boards that publish their parked idle time when woken rather than as it passes.
-    wake_runner: bool = False
 
 
 def _counted(result: Any, clock_hz: float) -> list[tuple[int | None, float | None]]:
@@ -97,9 +93,6 @@ def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sou
             if trigger_pin is None:
                 pa.trigger()
             cycles, counted_s = _counted(runner.infer(1, 0, settings.gap_us), clock_hz)[0]
-            if settings.wake_runner:
-                time.sleep(plan.duration_s)
-                runner.resync()  # type: ignore[attr-defined]
             wf = pa.fetch(timeout_s=plan.duration_s + FETCH_MARGIN_S)
         except BaseException:
             _quiet_abort(pa)
