@@ -73,6 +73,9 @@ def test_killed_campaign_resumes_without_repeating_or_losing(workdir: Path) -> N
         assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         raw = pd.read_sql_query("SELECT config_id, latency_s, power_w, energy_j, cycles FROM measurements", con)
         checks = pd.read_sql_query("SELECT config_id, device_accuracy, host_agreement FROM configurations", con)
+        idn = con.execute("SELECT config_id, instrument_idn, firmware_sha256 FROM provenance").fetchall()
+    assert {c for c, _, _ in idn} == set(CONFIGS)
+    assert all("N6705" in (i or "") and len(sha) == 64 for _, i, sha in idn), idn
     assert set(status.values()) == {"measured"}
     assert (checks["host_agreement"] == 1.0).all(), "device outputs must match the host reference"
 

@@ -131,6 +131,7 @@ class CampaignRunner:
             link = None
             try:
                 self._say(p, "flash", f"attempt {attempt}/{attempts}")
+                bench.power_up(st)  # the analyzer supplies the board: on before the probe connects
                 link = device.flash_and_identify(st, firmware, build.model_hash, lambda m: self._say(p, "flash", m),
                                                  self.campaign.inference_timeout_s)
                 self.store.add_provenance(
@@ -147,8 +148,10 @@ class CampaignRunner:
                         self.store.upsert_config(cid, device_accuracy=chk.device_accuracy / 100.0,
                                                  host_agreement=chk.host_agreement / 100.0,
                                                  extra={"bit_exact_pct": chk.bit_exact, "check_samples": chk.samples})
+                        exact = chk.bit_exact == 100.0 or p.numeric == "float32"  # float: rounding may differ
                         self._say(p, "verify", f"device accuracy {chk.device_accuracy:.1f} %, agrees with host on "
-                                               f"{chk.host_agreement:.1f} %, bit-exact {chk.bit_exact:.1f} %")
+                                               f"{chk.host_agreement:.1f} %, bit-exact {chk.bit_exact:.1f} %",
+                                  "info" if exact else "warning")
                 self._load_measurement_input(link, prep)
                 done = self.store.completed_repetitions(cid)
                 missing = [r for r in range(self.campaign.repetitions) if r not in done]
