@@ -141,3 +141,14 @@ def test_cli_validate_reports_without_traceback(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in out
     assert "hot.toml" in out and "ovp_v" in out
+
+
+@pytest.mark.parametrize(("kind", "field"), [("board", "supply"), ("rig", "power_analyzer"), ("campaign", "repetitions")])
+def test_cli_prints_documented_schema(kind: str, field: str) -> None:
+    import json
+
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "validate", "--schema", kind],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    schema = json.loads(proc.stdout)
+    assert field in schema["properties"]

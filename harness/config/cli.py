@@ -43,19 +43,37 @@ def validate_file(path: Path) -> str:
     return f"campaign {c.name}: {n} configurations x n={c.repetitions}"
 
 
+def print_schema(kind: str) -> None:
+    """The JSON Schema of one file kind, with every field's type, default and description."""
+    import json
+
+    from harness.config import BoardConfig, CampaignConfig, RigConfig
+
+    models = {"board": BoardConfig, "rig": RigConfig, "campaign": CampaignConfig}
+    if kind not in models:
+        raise typer.BadParameter(f"{kind!r} is not a schema (allowed: {', '.join(models)})", param_hint="--schema")
+    typer.echo(json.dumps(models[kind].model_json_schema(), indent=2))
+
+
 def validate(
     paths: list[Path] = typer.Argument(
         None, help="Files to check. Default: every shipped file in boards/, instruments/ and campaigns/."
+    ),
+    schema: str = typer.Option(
+        None, "--schema", help="Print the JSON Schema of 'board', 'rig' or 'campaign' files and exit."
     ),
 ) -> None:
     """Check board, rig and campaign TOML files against their schemas without running anything.
 
     Each problem names the file, the field, the bad value and what is allowed. Exits 2 if any
-    file is invalid.
+    file is invalid. `--schema board|rig|campaign` prints the documented schema instead.
     """
     from rich.console import Console
     from rich.markup import escape
 
+    if schema:
+        print_schema(schema)
+        return
     console = Console()
     if not paths:
         root = repo_root()
