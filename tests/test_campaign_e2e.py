@@ -4,6 +4,7 @@ simulated N6705A. Covers resume after SIGKILL, a hanging firmware, and the repor
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -78,6 +79,17 @@ def test_killed_campaign_resumes_without_repeating_or_losing(workdir: Path) -> N
     assert all("N6705" in (i or "") and len(sha) == 64 for _, i, sha in idn), idn
     assert set(status.values()) == {"measured"}
     assert (checks["host_agreement"] == 1.0).all(), "device outputs must match the host reference"
+
+    # Every row's raw record was kept, and its energy can be re-derived from the samples.
+    with sqlite3.connect(db) as con:
+        rows = con.execute("SELECT trace_path, energy_j, latency_s, window_start_s FROM measurements").fetchall()
+    for trace, energy, latency, start in rows:
+        with np.load(run_dir / trace) as npz:
+            p = npz["current_a"].astype(float) * npz["voltage_v"].astype(float)
+            meta = json.loads(str(npz["__meta__"]))
+        t = meta["t_start_s"] + meta["interval_s"] * (np.arange(len(p)) + 0.5)  # sample centres
+        inside = (t >= start) & (t < start + latency)
+        assert float(p[inside].sum() * meta["interval_s"]) == pytest.approx(energy, rel=0.01)
 
     # The pruned model is faster than the unpruned one on the same board.
     mean_lat = raw.groupby("config_id")["latency_s"].mean()

@@ -100,7 +100,7 @@ def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int) -> A
 
 
 def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], warmup: int,
-                        store_one: Callable[[int, Any, Any], None]) -> None:
+                        store_one: Callable[[int, Any, Any, Any], None]) -> None:
     """Measure each missing repetition as its own triggered window and store it at once."""
     from harness.instruments.measure import MeasureSettings, measure_inferences
 
@@ -116,9 +116,12 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * lat / 400_000)
     settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint,
                                expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance)
+    records: list[Any] = []  # the raw record of the latest repetition
     for rep in reps:
-        (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger)
-        store_one(rep, m, calib)
+        records.clear()
+        (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger,
+                                  on_record=lambda _i, wf, _m: records.append(wf))
+        store_one(rep, m, calib, records[0])
 
 
 def calibrate_on_analyzer(bench: Bench, st: Station, link: Any, trigger: int | None, floor_s: float) -> float:

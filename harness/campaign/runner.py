@@ -158,7 +158,7 @@ class CampaignRunner:
                 if missing:
                     self._say(p, "measure", f"{len(missing)} repetition(s) to take")
                     device.measure_repetitions(bench, st, link, missing, self.campaign.warmup,
-                                               lambda rep, m, calib: self._store_measurement(p, st, rep, m, calib))
+                                               lambda rep, m, calib, wf: self._store_measurement(p, st, rep, m, calib, wf))
                 self.store.set_status(cid, "measured")
                 return
             except Exception as exc:
@@ -198,9 +198,17 @@ class CampaignRunner:
             LOG.warning("reset of %s failed: %s", st.board.name, exc)
         time.sleep(0.2)
 
-    def _store_measurement(self, p: ConfigPoint, st: Station, rep: int, m: Any, calib: Any) -> None:
+    def _store_measurement(self, p: ConfigPoint, st: Station, rep: int, m: Any, calib: Any, wf: Any) -> None:
         fields = asdict(m)
         fields.pop("index", None)
+        if self.campaign.save_traces:  # the raw record first, then the row that points to it
+            import numpy as np
+
+            fields["trace_path"] = str(self.store.write_trace(
+                p.config_id, rep, {"current_a": np.asarray(wf.current_a, np.float32),
+                                   "voltage_v": np.asarray(wf.voltage_v, np.float32)},
+                {"interval_s": wf.interval_s, "t_start_s": wf.t_start_s, "window_start_s": m.window_start_s,
+                 "latency_s": m.latency_s, "voltage_measured": wf.voltage_measured}))
         fields["cycle_latency_s"] = (m.cycles / calib.counter_hz) if (m.cycles and calib.counter_hz) else None
         fields["supply_v"] = st.board.supply.nominal_v
         fields["warmup_count"] = self.campaign.warmup

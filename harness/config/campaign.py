@@ -102,6 +102,7 @@ class CampaignConfig(_Strict):
     repetitions: int = Field(8, ge=1, description="Measured inferences per configuration (the paper's n = 8)")
     warmup: int = Field(1, ge=0, description="Inferences run first and discarded")
     accuracy_samples: int = Field(32, ge=0, description="Test inputs run on the device to check outputs")
+    save_traces: bool = Field(True, description="Keep every repetition's raw current/voltage record (traces/*.npz)")
     max_retries: int = Field(2, ge=0, description="Extra attempts (board reset in between) before a configuration fails")
     inference_timeout_s: float = Field(60.0, gt=0, description="Longest one inference may take before the board counts as hung")
     seed: int = 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -13,6 +14,7 @@ from harness.instruments.energy import InferenceMeasurement, measure_window
 from harness.instruments.errors import InstrumentError
 from harness.instruments.n6705a import N6705A
 from harness.instruments.timing import Evidence, PulseTiming, TimingSource, cross_check
+from harness.instruments.waveform import Waveform
 
 # Which source's latency is reported: those that time the GPIO (or the code) itself first; the
 # current-derived end edge of pa-trigger last, because boards keep drawing active current after
@@ -59,7 +61,8 @@ def _counted(result: Any, clock_hz: float) -> list[tuple[int | None, float | Non
 
 
 def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sources: list[TimingSource],
-                       settings: MeasureSettings = MeasureSettings(), trigger_pin: int | None = None
+                       settings: MeasureSettings = MeasureSettings(), trigger_pin: int | None = None,
+                       on_record: Callable[[int, Waveform, InferenceMeasurement], None] | None = None,
                        ) -> list[InferenceMeasurement]:
     """Run ``settings.n`` measured inferences on a board whose supply ``pa`` already provides.
 
@@ -68,6 +71,7 @@ def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sou
     first in PRECEDENCE and the others are cross-checked against it; the energy window starts
     where a source locates the pulse on the record (pa-trigger: the current step at the
     trigger), else at the trigger sample, and lasts the reported latency.
+    ``on_record(index, waveform, measurement)`` sees every raw record (to keep it as a trace).
     """
     if not sources:
         raise ValueError("at least one timing source is needed")
@@ -100,6 +104,8 @@ def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sou
         evidence = Evidence(wf, plan.pretrigger_points, cycles, counted_s)
         timings = _read_all(sources, evidence, i)
         results.append(_one(i, wf, timings, settings, cycles))
+        if on_record is not None:  # e.g. keep the raw record as a trace file
+            on_record(i, wf, results[-1])
     return results
 
 
