@@ -57,6 +57,10 @@ def test_halt_run_reset_control_the_core(m4_elf: Path) -> None:
     flasher.program(m4_elf)
     board = registry.get("sim-m4")
     board.start()
+    for _ in range(200):  # let the boot after programming finish printing before we clear
+        if b"ready\n" in board.uart.output():
+            break
+        threading.Event().wait(0.01)
     flasher.halt()
     assert board.state == "halted"
     flasher.run()
