@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Callable
 
 from harness.sim.n6705a.server import LineServer
 from harness.sim.n6705a.transcript import HOST, Transcript
@@ -91,11 +92,13 @@ class RecordingProxy:
         except OSError:
             return
         upstream = socket.create_connection(self.target, timeout=10)
-        up = threading.Thread(target=self._pump_host, args=(client, upstream), daemon=True)
+        up = threading.Thread(target=self._pump, args=(client, upstream, self._split_commands), daemon=True)
         up.start()
-        self._pump_instrument(upstream, client)
+        self._pump(upstream, client, self._split_responses)
 
-    def _pump_host(self, src: socket.socket, dst: socket.socket) -> None:
+    def _pump(self, src: socket.socket, dst: socket.socket, record: Callable[[bytes], bytes]) -> None:
+        """Forward ``src`` to ``dst``; ``record`` transcribes what is complete in the buffer and
+        returns the rest. It runs before forwarding, so the transcript never lags the peer."""
         buf = b""
         while not self._stop.is_set():
             try:
@@ -104,23 +107,14 @@ class RecordingProxy:
                 return
             if not chunk:
                 return
-            buf += chunk
-            while b"\n" in buf:
-                line, buf = buf.split(b"\n", 1)
-                self.transcript.add(HOST, line.rstrip(b"\r"))
+            buf = record(buf + chunk)
             dst.sendall(chunk)
 
-    def _pump_instrument(self, src: socket.socket, dst: socket.socket) -> None:
-        buf = b""
-        while not self._stop.is_set():
-            try:
-                chunk = src.recv(65536)
-            except OSError:
-                return
-            if not chunk:
-                return
-            buf = self._split_responses(buf + chunk)  # record before the host can react
-            dst.sendall(chunk)
+    def _split_commands(self, buf: bytes) -> bytes:
+        while b"\n" in buf:
+            line, buf = buf.split(b"\n", 1)
+            self.transcript.add(HOST, line.rstrip(b"\r"))
+        return buf
 
     def _split_responses(self, buf: bytes) -> bytes:
         while buf:
