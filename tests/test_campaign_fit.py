@@ -45,8 +45,9 @@ def test_does_not_fit_is_recorded_and_shown_as_dash(tmp_path: Path, monkeypatch:
     small = small.replace('name = "sim-m4"', 'name = "sim-small"').replace("flash_size = 1_048_576", "flash_size = 8_192")
     small = small.replace('pyocd_target = "sim_m4"', 'pyocd_target = "sim_small"')
     (home / "boards" / "sim-small.toml").write_text(small)
-    rig = (home / "instruments" / "sim.toml").read_text()
-    rig += '\n[[duts]]\nboard = "sim-small"\nprobe = "sim:sim-small"\nserial = "sim"\nanalyzer_channel = 1\ntrigger_pin = 5\n'
+    rig = (home / "instruments" / "sim.toml").read_text()  # sim-small takes the M487 twin's channel (one board each)
+    rig = rig.replace('board = "sim-numaker-pfm-m487"\nprobe = "sim:sim-numaker-pfm-m487"',
+                      'board = "sim-small"\nprobe = "sim:sim-small"')
     (home / "instruments" / "sim.toml").write_text(rig)
     camp = home / "campaigns" / "fit.toml"
     camp.write_text(CAMPAIGN)

@@ -8,47 +8,77 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.config import limits as L
+from harness.config.cflags import check_cflags
 from harness.config.loader import find_config, load_model
 
 Core = Literal["cortex-m0plus", "cortex-m4", "cortex-m4f", "cortex-m7"]
+CYCLE_MODEL_OF_CORE = {"cortex-m0plus": "cortex-m0plus", "cortex-m4": "cortex-m4", "cortex-m4f": "cortex-m4",
+                       "cortex-m7": "cortex-m7"}
+PIN = r"^[A-Za-z0-9_]{1,32}$"
+TARGET = r"^[A-Za-z0-9_.-]{1,64}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inf/nan are refused everywhere: a limit of inf is no limit
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class MemoryMap(_Strict):
-    flash_base: int = Field(ge=0, description="Start of on-chip (or XIP) flash")
-    flash_size: int = Field(gt=0, description="Flash bytes usable by the benchmark image")
-    ram_base: int = Field(ge=0)
-    ram_size: int = Field(gt=0)
+    flash_base: int = Field(ge=0, lt=L.ADDRESS_SPACE, description="Start of on-chip (or XIP) flash")
+    flash_size: int = Field(gt=0, le=L.MAX_FLASH_BYTES, description="Flash bytes usable by the benchmark image")
+    ram_base: int = Field(ge=0, lt=L.ADDRESS_SPACE)
+    ram_size: int = Field(gt=0, le=L.MAX_RAM_BYTES)
     app_offset: int = Field(0, ge=0, description="Offset of the application inside flash (bootloader before it)")
-    stack_size: int = Field(8192, gt=0, description="Stack reserved by the bare-metal linker script")
+    stack_size: int = Field(8192, ge=256, description="Stack reserved by the bare-metal linker script")
+
+    @model_validator(mode="after")
+    def _layout(self) -> MemoryMap:
+        flash_end, ram_end = self.flash_base + self.flash_size, self.ram_base + self.ram_size
+        if flash_end > L.ADDRESS_SPACE:
+            raise ValueError(f"flash_base + flash_size = {flash_end:#x} is beyond the 32-bit address space")
+        if ram_end > L.ADDRESS_SPACE:
+            raise ValueError(f"ram_base + ram_size = {ram_end:#x} is beyond the 32-bit address space")
+        if self.flash_base < ram_end and self.ram_base < flash_end:
+            raise ValueError(f"flash {self.flash_base:#x}-{flash_end - 1:#x} and RAM {self.ram_base:#x}-{ram_end - 1:#x} "
+                             "overlap; the regions must be disjoint")
+        if self.app_offset >= self.flash_size:
+            raise ValueError(f"app_offset={self.app_offset:#x} is at or past the end of flash (flash_size="
+                             f"{self.flash_size:#x}); it must leave room for the application")
+        if self.app_offset % 4:
+            raise ValueError(f"app_offset={self.app_offset:#x} is not 4-byte aligned (the vector table must be)")
+        if self.stack_size > self.ram_size // 2:
+            raise ValueError(f"stack_size={self.stack_size} takes more than half of ram_size={self.ram_size}")
+        return self
 
 
 class FlashSettings(_Strict):
-    pyocd_target: str = Field(description="pyOCD target type, e.g. m487jidae")
-    mbed_target: str | None = Field(None, description="Mbed OS / Mbed CE target name")
+    pyocd_target: str = Field(pattern=TARGET, description="pyOCD target type, e.g. m487jidae")
+    mbed_target: str | None = Field(None, pattern=TARGET, description="Mbed OS / Mbed CE target name")
     method: Literal["pyocd", "msd", "sim"] = "pyocd"
-    base_address: int | None = Field(None, ge=0, description="Where a .bin is programmed (default flash_base + app_offset)")
+    base_address: int | None = Field(None, ge=0, lt=L.ADDRESS_SPACE,
+                                     description="Where a .bin is programmed (default flash_base + app_offset)")
 
 
 class GpioSettings(_Strict):
-    benchmark_pin: str = Field(description="Pin driven high during each inference, e.g. PB_2, P1_11, GP15")
+    benchmark_pin: str = Field(pattern=PIN, description="Pin driven high during each inference, e.g. PB_2, P1_11, GP15")
     active_high: bool = True
 
 
 class UartSettings(_Strict):
-    baudrate: int = Field(115200, gt=0)
-    tx_pin: str | None = None
-    rx_pin: str | None = None
+    baudrate: int = Field(115200, ge=L.MIN_BAUD, le=L.MAX_BAUD)
+    tx_pin: str | None = Field(None, pattern=PIN)
+    rx_pin: str | None = Field(None, pattern=PIN)
 
 
 class SupplySettings(_Strict):
-    nominal_v: float = Field(gt=0, description="Voltage the power analyzer supplies")
-    abs_max_v: float = Field(gt=0, description="Absolute maximum of the supplied rail; never exceeded")
-    ovp_v: float = Field(gt=0, description="Over-voltage protection level set on the analyzer")
-    current_limit_a: float = Field(gt=0, le=3.0, description="Current limit set on the analyzer")
+    """Safety limits of the supplied rail. Finite and below hard ceilings (harness/config/limits.py)
+    whatever the file says; the rig adds the analyzer output's own range on top."""
+
+    nominal_v: float = Field(ge=L.BOARD_MIN_V, le=L.BOARD_MAX_V, description="Voltage the power analyzer supplies")
+    abs_max_v: float = Field(gt=0, le=L.BOARD_MAX_V, description="Absolute maximum of the supplied rail; never exceeded")
+    ovp_v: float = Field(gt=0, le=L.BOARD_MAX_V, description="Over-voltage protection level set on the analyzer")
+    current_limit_a: float = Field(ge=1e-4, le=L.BOARD_MAX_A, description="Current limit set on the analyzer")
 
     @model_validator(mode="after")
     def _within_limits(self) -> SupplySettings:
@@ -69,25 +99,31 @@ class SimSettings(_Strict):
 
     cycle_model: Literal["cortex-m0plus", "cortex-m4", "cortex-m7"]
     flash_wait_states: int = Field(0, ge=0, le=15)
-    idle_current_a: float = Field(gt=0, description="Supply current while the core sleeps (WFI)")
-    active_current_a: float = Field(gt=0, description="Supply current while the core executes")
+    idle_current_a: float = Field(gt=0, le=L.BOARD_MAX_A, description="Supply current while the core sleeps (WFI)")
+    active_current_a: float = Field(gt=0, le=L.BOARD_MAX_A, description="Supply current while the core executes")
     mem_current_a: float = Field(
-        0.0, ge=0, description="Extra current per unit fraction of load/store instructions (instruction-mix term)"
+        0.0, ge=0, le=L.BOARD_MAX_A,
+        description="Extra current per unit fraction of load/store instructions (instruction-mix term)",
     )
-    current_noise_a: float = Field(0.0, ge=0, description="RMS noise added by the simulated analyzer")
+    current_noise_a: float = Field(0.0, ge=0, le=0.1, description="RMS noise added by the simulated analyzer")
 
 
 class BuildSettings(_Strict):
     template: Literal["bare-metal", "mbed"] = "bare-metal"
-    extra_cflags: list[str] = Field(default_factory=list)
+    extra_cflags: list[str] = Field(default_factory=list, description="Extra gcc flags (allow-list: harness/config/cflags.py)")
+
+    @field_validator("extra_cflags")
+    @classmethod
+    def _allowed(cls, v: list[str]) -> list[str]:
+        return check_cflags(v)
 
 
 class BoardConfig(_Strict):
-    name: str
-    description: str = ""
-    mcu: str
+    name: str = Field(description="Board name; becomes folder names (" + L.SAFE_NAME_HELP + ")")
+    description: str = Field("", max_length=L.MAX_TEXT)
+    mcu: str = Field(pattern=TARGET)
     core: Core
-    clock_hz: int = Field(gt=0)
+    clock_hz: int = Field(ge=L.MIN_CLOCK_HZ, le=L.MAX_CLOCK_HZ)
     has_dwt: bool = Field(True, description="DWT CYCCNT present (absent on Cortex-M0+: SysTick is used)")
     twin_of: str | None = Field(None, description="For simulated boards: the real board this one mimics")
     memory: MemoryMap
@@ -98,6 +134,11 @@ class BoardConfig(_Strict):
     build: BuildSettings = BuildSettings()
     sim: SimSettings | None = None
     source_file: str | None = Field(None, exclude=True)
+
+    @field_validator("name", "twin_of")
+    @classmethod
+    def _safe(cls, v: str | None) -> str | None:
+        return None if v is None else L.check_safe_name(v)
 
     @field_validator("has_dwt")
     @classmethod
@@ -121,9 +162,21 @@ class BoardConfig(_Strict):
         return self.memory.flash_base + self.memory.app_offset
 
     @model_validator(mode="after")
-    def _sim_needs_model(self) -> BoardConfig:
+    def _consistent(self) -> BoardConfig:
         if self.flash.method == "sim" and self.sim is None:
             raise ValueError("flash.method = 'sim' needs a [sim] section")
+        mem = self.memory
+        if not mem.flash_base <= self.program_base < mem.flash_base + mem.flash_size:
+            raise ValueError(f"flash.base_address={self.program_base:#x} is outside flash "
+                             f"{mem.flash_base:#x}-{mem.flash_base + mem.flash_size - 1:#x}")
+        if self.sim is not None:
+            want = CYCLE_MODEL_OF_CORE[self.core]
+            if self.sim.cycle_model != want:
+                raise ValueError(f"sim.cycle_model={self.sim.cycle_model!r} does not match core={self.core!r} "
+                                 f"(expected {want!r})")
+            if max(self.sim.idle_current_a, self.sim.active_current_a) > self.supply.current_limit_a:
+                raise ValueError(f"sim currents exceed supply.current_limit_a={self.supply.current_limit_a} A: "
+                                 "the analyzer would limit the simulated board")
         return self
 
 

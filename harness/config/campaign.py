@@ -3,45 +3,60 @@ type x boards, how many repetitions, where results go and what to report."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.config import limits as L
 from harness.config.loader import find_config, load_model
 
 NumericType = Literal["float32", "uint8", "int8", "qmn"]
 PruneMethod = Literal["none", "structural", "element"]
 Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude"]
-ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+MAX_COUNT = 2**31 - 1
+LAYER = r"^[A-Za-z_][A-Za-z0-9_.]{0,63}$"
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _safe_id(v: str) -> str:
+    """Ids become folder names (artifacts/<model>/<compression>/...): no separators, no '..'."""
+    return L.check_safe_name(v)
 
 
 class DatasetSettings(_Strict):
     name: Literal["digits", "mnist", "cifar10"] = "digits"
-    path: str | None = Field(None, description="Folder with MNIST IDX / CIFAR-10 batches (not needed for digits)")
-    resize: int | None = Field(28, gt=0, description="Resize images to this side (digits: 8 -> 28)")
-    seed: int = 0
+    path: str | None = Field(None, max_length=4096,
+                             description="Folder with MNIST IDX / CIFAR-10 batches (not needed for digits)")
+    resize: int | None = Field(28, ge=1, le=1024, description="Resize images to this side (digits: 8 -> 28)")
+    seed: int = Field(0, ge=0, le=L.MAX_SEED)
 
 
 class ModelSettings(_Strict):
     id: str
-    arch: str = Field(description="Model-zoo name (lenet, lenet-light, ...) or path to an ONNX file")
-    epochs: int = Field(8, ge=0)
-    retrain_epochs: int = Field(4, ge=0)
-    lr: float = Field(1e-3, gt=0)
-    batch_size: int = Field(64, gt=0)
+    arch: str = Field(max_length=4096, description="Model-zoo name (lenet, lenet-light, ...) or path to an ONNX file")
+    epochs: int = Field(8, ge=0, le=L.MAX_EPOCHS)
+    retrain_epochs: int = Field(4, ge=0, le=L.MAX_EPOCHS)
+    lr: float = Field(1e-3, gt=0, le=10.0)
+    batch_size: int = Field(64, ge=1, le=65536)
 
     @field_validator("id")
     @classmethod
     def _id(cls, v: str) -> str:
-        if not ID_RE.match(v):
-            raise ValueError("ids may use letters, digits, '_', '-', '.'")
-        return v
+        return _safe_id(v)
+
+    @field_validator("arch")
+    @classmethod
+    def _arch(cls, v: str) -> str:
+        """A zoo name or an existing .onnx file; caught here, not after an hour of training."""
+        from harness.config.zoo import check_arch
+
+        return check_arch(v)
 
 
 class CompressionSettings(_Strict):
@@ -49,19 +64,28 @@ class CompressionSettings(_Strict):
     method: PruneMethod = "none"
     heuristic: Heuristic = "l1"
     schedule: Literal["one-shot", "agp"] = "agp"
-    agp_steps: int = Field(4, ge=1)
+    agp_steps: int = Field(4, ge=1, le=100)
     rate: float | None = Field(None, ge=0, lt=1, description="Fraction of parameters removed")
     target_relative_accuracy: float | None = Field(
         None, gt=0, le=1.0, description="Pick the highest candidate rate keeping this fraction of baseline accuracy"
     )
-    candidate_rates: list[float] = Field(default_factory=list)
-    prune_layers: list[str] = Field(default_factory=list, description="Seed style: layers to remove filters from")
-    prune_channels: list[int] = Field(default_factory=list, description="Filters removed per prune_layers entry")
-    sensitivity: float | None = Field(None, gt=0, description="Han et al.: threshold = sensitivity x std(weights)")
-    max_flash_bytes: int | None = Field(None, gt=0, description="Resource-aware pruning: weight bytes budget")
-    max_ram_bytes: int | None = Field(None, gt=0, description="Resource-aware pruning: peak activation bytes budget")
-    max_macs: int | None = Field(None, gt=0, description="Resource-aware pruning: MAC budget")
-    qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = post-training only)")
+    candidate_rates: list[float] = Field(default_factory=list, max_length=100)
+    prune_layers: list[Annotated[str, Field(pattern=LAYER)]] = Field(
+        default_factory=list, max_length=256, description="Seed style: layers to remove filters from")
+    prune_channels: list[Annotated[int, Field(ge=0, le=65536)]] = Field(
+        default_factory=list, max_length=256, description="Filters removed per prune_layers entry")
+    sensitivity: float | None = Field(None, gt=0, le=100, description="Han et al.: threshold = sensitivity x std(weights)")
+    max_flash_bytes: int | None = Field(None, gt=0, le=MAX_COUNT, description="Resource-aware pruning: weight bytes budget")
+    max_ram_bytes: int | None = Field(None, gt=0, le=MAX_COUNT,
+                                      description="Resource-aware pruning: peak activation bytes budget")
+    max_macs: int | None = Field(None, gt=0, le=2**53, description="Resource-aware pruning: MAC budget")
+    qat_epochs: float = Field(0, ge=0, le=L.MAX_EPOCHS,
+                              description="Quantization-aware fine-tuning epochs (0 = post-training only)")
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, v: str) -> str:
+        return _safe_id(v)
 
     @field_validator("candidate_rates")
     @classmethod
@@ -91,32 +115,55 @@ class ReportSettings(_Strict):
         default_factory=lambda: ["markdown", "csv", "latex", "html"]
     )
     plots: bool = True
-    baseline_run: str | None = Field(None, description="Run folder to compare against (regression gate)")
+    baseline_run: str | None = Field(None, max_length=4096, description="Run folder to compare against (regression gate)")
 
 
 class CampaignConfig(_Strict):
-    name: str
-    description: str = ""
-    rig: str = Field("sim", description="Rig name or path (instruments/<rig>.toml)")
-    output_dir: str = Field("results", description="Run folders are created below this")
-    repetitions: int = Field(8, ge=1, description="Measured inferences per configuration (the paper's n = 8)")
-    warmup: int = Field(1, ge=0, description="Inferences run first and discarded")
-    accuracy_samples: int = Field(32, ge=0, description="Test inputs run on the device to check outputs")
+    name: str = Field(description="Campaign name; the run folder is <output_dir>/<name> (" + L.SAFE_NAME_HELP + ")")
+    description: str = Field("", max_length=L.MAX_TEXT)
+    rig: str = Field("sim", max_length=4096, description="Rig name or path (instruments/<rig>.toml)")
+    output_dir: str = Field("results", min_length=1, max_length=4096, description="Run folders are created below this")
+    repetitions: int = Field(8, ge=1, le=L.MAX_REPETITIONS,
+                             description="Measured inferences per configuration (the paper's n = 8)")
+    warmup: int = Field(1, ge=0, le=L.MAX_WARMUP, description="Inferences run first and discarded")
+    accuracy_samples: int = Field(32, ge=0, le=L.MAX_ACCURACY_SAMPLES, description="Test inputs run on the device to check outputs")
     save_traces: bool = Field(True, description="Keep every repetition's raw current/voltage record (traces/*.npz)")
-    max_retries: int = Field(2, ge=0, description="Extra attempts (board reset in between) before a configuration fails")
-    inference_timeout_s: float = Field(60.0, gt=0, description="Longest one inference may take before the board counts as hung")
-    seed: int = 0
+    max_retries: int = Field(2, ge=0, le=L.MAX_RETRIES,
+                             description="Extra attempts (board reset in between) before a configuration fails")
+    inference_timeout_s: float = Field(60.0, gt=0, le=L.MAX_INFERENCE_TIMEOUT_S,
+                                       description="Longest one inference may take before the board counts as hung")
+    seed: int = Field(0, ge=0, le=L.MAX_SEED)
     dataset: DatasetSettings = DatasetSettings()
-    models: list[ModelSettings] = Field(min_length=1)
-    compression: list[CompressionSettings] = Field(min_length=1)
-    quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1)
-    boards: list[str] = Field(min_length=1)
+    models: list[ModelSettings] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
+    compression: list[CompressionSettings] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
+    quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
+    boards: list[str] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
     report: ReportSettings = ReportSettings()
     source_file: str | None = Field(None, exclude=True)
 
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _safe_id(v)
+
+    @field_validator("boards")
+    @classmethod
+    def _boards(cls, v: list[str]) -> list[str]:
+        for b in v:  # board names are part of config ids and firmware folder names
+            L.check_safe_name(b)
+        return v
+
+    @field_validator("output_dir")
+    @classmethod
+    def _output_dir(cls, v: str) -> str:
+        if "\x00" in v:
+            raise ValueError("a path cannot contain NUL")
+        return v
+
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
-        for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression])):
+        for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
+                           ("boards", self.boards), ("quantization", list(self.quantization))):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")

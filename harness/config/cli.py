@@ -29,15 +29,29 @@ def detect_kind(path: Path) -> str:
 
 def validate_file(path: Path) -> str:
     """Validate one file; returns a one-line summary or raises ConfigError."""
-    from harness.config import load_board, load_campaign, load_rig
+    return check_file(path)[0]
+
+
+def check_file(path: Path) -> tuple[str, list[str]]:
+    """Validate one file: (one-line summary, warnings) or ConfigError. A warning is something
+    right in the file but not on the bench now (an unplugged serial port)."""
+    from harness.config import load_rig
+    from harness.config.rig import port_warnings
 
     kind = detect_kind(path)
+    if kind == "instruments":
+        r = load_rig(path)
+        return (f"rig {r.name}: {len(r.duts)} board(s), analyzer {r.power_analyzer.kind} at {r.power_analyzer.resource}",
+                port_warnings(r))
+    return _summary(path, kind), []
+
+
+def _summary(path: Path, kind: str) -> str:
+    from harness.config import load_board, load_campaign
+
     if kind == "boards":
         b = load_board(path)
         return f"board {b.name}: {b.mcu} {b.core} @ {b.clock_hz / 1e6:g} MHz, supply {b.supply.nominal_v} V (max {b.supply.abs_max_v} V)"
-    if kind == "instruments":
-        r = load_rig(path)
-        return f"rig {r.name}: {len(r.duts)} board(s), analyzer {r.power_analyzer.kind} at {r.power_analyzer.resource}"
     c = load_campaign(path)
     n = len(c.models) * len(c.compression) * len(c.quantization) * len(c.boards)
     return f"campaign {c.name}: {n} configurations x n={c.repetitions}"
@@ -81,7 +95,11 @@ def validate(
     bad = 0
     for path in paths:
         try:
-            console.print(f"[green]ok[/]   {path}: {validate_file(path)}", highlight=False)
+            summary, warnings = check_file(path)
+            console.print(f"[green]ok[/]   {escape(str(path))}: {escape(summary)}", highlight=False)
+            for w in warnings:
+                console.print(f"[yellow]warn[/] {escape(str(path))}: {escape(w)} (an error in `harness rig doctor`)",
+                              highlight=False)
         except HarnessError as exc:
             bad += 1
             console.print(f"[red]FAIL[/] {escape(str(exc))}", highlight=False)

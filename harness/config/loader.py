@@ -10,6 +10,7 @@ from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from harness.config.limits import SAFE_NAME
 from harness.errors import ConfigError
 
 M = TypeVar("M", bound=BaseModel)
@@ -29,9 +30,11 @@ def find_config(kind: str, name_or_path: str | Path) -> Path:
     if p.suffix == ".toml" and p.exists():
         return p
     folder = repo_root() / kind
-    cand = folder / f"{name_or_path}.toml"
-    if cand.exists():
-        return cand
+    name = str(name_or_path)
+    if SAFE_NAME.match(name) and ".." not in name:  # a bare name; never a path built from user text
+        cand = folder / f"{name}.toml"
+        if cand.exists():
+            return cand
     if p.exists():
         return p
     known = sorted(f.stem for f in folder.glob("*.toml")) if folder.exists() else []
@@ -41,14 +44,37 @@ def find_config(kind: str, name_or_path: str | Path) -> Path:
     )
 
 
+MAX_CONFIG_BYTES = 1 << 20  # config files are a few KB; a huge one is the wrong file
+
+
 def read_toml(path: Path) -> dict:
+    """The file's TOML as a dict; every way a file can be unreadable becomes a ConfigError."""
     try:
+        if path.is_dir():
+            raise ConfigError(str(path), ["is a directory, not a TOML file"])
         with open(path, "rb") as fh:
-            return tomllib.load(fh)
+            raw = fh.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(str(path), ["file not found"]) from None
+    except PermissionError:
+        raise ConfigError(str(path), ["permission denied (not readable by this user)"]) from None
+    except OSError as exc:
+        raise ConfigError(str(path), [f"cannot read the file: {exc.strerror or exc}"]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ConfigError(str(path), [f"larger than {MAX_CONFIG_BYTES // 1024} KiB: not a configuration file"])
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [f"not a UTF-8 text file (byte {exc.start} is {raw[exc.start]:#04x}); "
+                                      "TOML files must be UTF-8"]) from None
+    if "\x00" in text:
+        raise ConfigError(str(path), ["contains NUL bytes: a binary file, not TOML"])
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(str(path), [f"not valid TOML: {exc}"]) from None
+    except RecursionError:
+        raise ConfigError(str(path), ["nested too deeply to be a configuration file"]) from None
 
 
 def format_validation_error(exc: ValidationError) -> list[str]:
@@ -70,7 +96,7 @@ def format_validation_error(exc: ValidationError) -> list[str]:
         ctx = err.get("ctx") or {}
         if "expected" in ctx:
             allowed = f" (allowed: {ctx['expected']})"
-        problems.append(f"field '{field}': {msg}; got {shown}{allowed}")
+        problems.append(f"field '{field}': {msg.removeprefix('Value error, ')}; got {shown}{allowed}")
     return problems
 
 

@@ -3,29 +3,49 @@ reached, which power analyzer supplies them and which instruments time the GPIO 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.config import endpoints as E
+from harness.config import limits as L
 from harness.config.loader import find_config, load_model
 
+if TYPE_CHECKING:
+    from harness.config.board import BoardConfig
+
 TimingKind = Literal["scope", "logic-analyzer", "pa-trigger", "cycle-counter"]
+ModuleName = Literal[tuple(L.N6705_MODULES)]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class DutSettings(_Strict):
     board: str = Field(description="Board name (boards/<name>.toml)")
-    probe: str | None = Field(None, description="Debug probe unique id; 'sim:<board>' for a simulated board")
+    probe: str | None = Field(None, pattern=E.PROBE_ID.pattern,
+                              description="Debug probe unique id; 'sim:<board>' for a simulated board")
     serial: str = Field(
         "sim", description="pyserial port or URL (/dev/ttyACM0, socket://127.0.0.1:4000); 'sim' = the simulated UART"
     )
-    baudrate: int | None = Field(None, gt=0, description="Overrides the board's UART baud rate")
-    analyzer_channel: int = Field(1, ge=1, le=4, description="Power analyzer output powering this board")
+    baudrate: int | None = Field(None, ge=L.MIN_BAUD, le=L.MAX_BAUD, description="Overrides the board's UART baud rate")
+    analyzer_channel: int = Field(1, ge=1, le=4, description="Power analyzer output powering this board (one board per channel)")
+    analyzer_module: ModuleName | None = Field(  # type: ignore[valid-type]
+        None, description="Module model in that channel (e.g. N6781A): its output range bounds the board's supply limits")
     trigger_pin: int = Field(1, ge=1, le=7, description="Analyzer digital-port pin wired to the board's GPIO")
+
+    @field_validator("board")
+    @classmethod
+    def _board(cls, v: str) -> str:
+        return L.check_safe_name(v)
+
+    @field_validator("serial")
+    @classmethod
+    def _serial(cls, v: str) -> str:
+        return E.check_serial(v)
 
 
 class PowerAnalyzerSettings(_Strict):
@@ -34,22 +54,43 @@ class PowerAnalyzerSettings(_Strict):
         "sim", description="VISA resource, e.g. TCPIP0::192.0.2.10::5025::SOCKET; 'sim' = simulated N6705A"
     )
     backend: Literal["@py", "@ivi", "@sim"] = "@py"
-    timeout_ms: int = Field(10000, gt=0)
-    sample_interval_s: float = Field(20.48e-6, gt=0, description="Requested interval; the analyzer quantises it")
-    settle_s: float = Field(0.2, ge=0, description="Wait after switching the output on")
+    timeout_ms: int = Field(10000, ge=100, le=L.MAX_TIMEOUT_MS)
+    sample_interval_s: float = Field(20.48e-6, ge=L.MIN_SAMPLE_INTERVAL_S, le=L.MAX_SAMPLE_INTERVAL_S,
+                                     description="Requested interval; the analyzer quantises it")
+    settle_s: float = Field(0.2, ge=0, le=L.MAX_SETTLE_S, description="Wait after switching the output on")
+
+    @field_validator("resource")
+    @classmethod
+    def _resource(cls, v: str) -> str:
+        return v if v == "sim" else E.check_visa_resource(v)
 
 
 class TimingSettings(_Strict):
     kind: TimingKind
-    resource: str | None = Field(None, description="VISA resource (scope) or sigrok driver (logic analyzer)")
+    resource: str | None = Field(None, max_length=256,
+                                 description="VISA resource (scope) or sigrok driver (logic analyzer)")
     dialect: Literal["keysight", "rigol", "tektronix"] | None = None
-    channel: str | None = None
+    channel: str | None = Field(None, pattern=r"^[A-Za-z0-9_:]{1,32}$")
+
+    @model_validator(mode="after")
+    def _resource_syntax(self) -> TimingSettings:
+        if self.resource is None:
+            return self
+        if self.kind == "scope":
+            try:
+                E.check_visa_resource(self.resource)
+            except ValueError as exc:
+                raise ValueError(f"resource: {exc}") from None
+        elif self.kind == "logic-analyzer" and not re.match(r"^[A-Za-z0-9_-]+(:[A-Za-z0-9_.=/:,-]+)?$", self.resource):
+            raise ValueError(f"resource {self.resource!r} is not a sigrok driver spec (e.g. fx2lafw or "
+                             "fx2lafw:conn=1.5)")
+        return self
 
 
 class RigConfig(_Strict):
     name: str
-    description: str = ""
-    duts: list[DutSettings] = Field(min_length=1)
+    description: str = Field("", max_length=L.MAX_TEXT)
+    duts: list[DutSettings] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
     power_analyzer: PowerAnalyzerSettings = PowerAnalyzerSettings()
     timing: list[TimingSettings] = Field(
         default_factory=lambda: [TimingSettings(kind="pa-trigger"), TimingSettings(kind="cycle-counter")],
@@ -63,10 +104,26 @@ class RigConfig(_Strict):
         boards = [d.board for d in self.duts]
         if len(set(boards)) != len(boards):
             raise ValueError(f"duts: board listed twice in {boards}")
+        if self.power_analyzer.kind != "none":
+            checks = [("analyzer_channel", "analyzer channel")]
+            if any(t.kind == "pa-trigger" for t in self.timing):
+                checks.append(("trigger_pin", "trigger pin"))
+            for attr, what in checks:
+                seen: dict[int, str] = {}
+                for i, d in enumerate(self.duts):
+                    other = seen.setdefault(getattr(d, attr), d.board)
+                    if other != d.board:
+                        raise ValueError(f"duts.{i}.{attr}: {what} {getattr(d, attr)} already serves board "
+                                         f"{other!r}; one board per {what}")
         for t in self.timing:
             if t.kind == "scope" and (t.resource is None or t.dialect is None):
                 raise ValueError("timing kind 'scope' needs 'resource' and 'dialect' (keysight, rigol, tektronix)")
         return self
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return L.check_safe_name(v)
 
     def dut_for(self, board: str) -> DutSettings | None:
         return next((d for d in self.duts if d.board == board), None)
@@ -82,9 +139,44 @@ def load_rig(name_or_path: str | Path, check_boards: bool = True) -> RigConfig:
         problems = []
         for i, dut in enumerate(rig.duts):
             try:
-                load_board(dut.board)
+                board = load_board(dut.board)
             except ConfigError as exc:
                 problems.append(f"field 'duts.{i}.board': {exc}")
+                continue
+            problems += supply_problems(rig, i, board)
         if problems:
             raise ConfigError(str(path), problems)
     return rig.model_copy(update={"source_file": str(path)})
+
+
+def output_range(rig: RigConfig, dut: DutSettings) -> L.OutputRange | None:
+    """What the analyzer output powering ``dut`` can deliver (None: no analyzer)."""
+    if rig.power_analyzer.kind == "none":
+        return None
+    if dut.analyzer_module is not None:
+        return L.N6705_MODULES[dut.analyzer_module]
+    return L.INSTRUMENT_RANGE[rig.power_analyzer.kind]
+
+
+def supply_problems(rig: RigConfig, index: int, board: BoardConfig) -> list[str]:
+    """The board's supply limits against the output that powers it: a limit the output cannot
+    honour (OVP above its range, say) would be clamped or refused by the instrument."""
+    dut = rig.duts[index]
+    rng = output_range(rig, dut)
+    if rng is None:
+        return []
+    s, out = board.supply, []
+    where = f"field 'duts.{index}' (board {board.name!r}, channel {dut.analyzer_channel}, {rng.model})"
+    if s.abs_max_v > rng.v_max or s.nominal_v > rng.v_max:
+        out.append(f"{where}: supply abs_max_v={s.abs_max_v} V is beyond the output's {rng.v_max} V range")
+    if s.ovp_v > rng.ovp_max:
+        out.append(f"{where}: supply ovp_v={s.ovp_v} V is beyond the output's OVP range {rng.ovp_max} V")
+    if s.current_limit_a > rng.i_max:
+        out.append(f"{where}: supply current_limit_a={s.current_limit_a} A is beyond the output's {rng.i_max} A")
+    return out
+
+
+def port_warnings(rig: RigConfig) -> list[str]:
+    """Serial ports that are well-formed but absent right now: `validate` warns, `rig doctor`
+    fails on them."""
+    return [f"duts.{i}.serial: {why}" for i, d in enumerate(rig.duts) if (why := E.port_presence(d.serial))]

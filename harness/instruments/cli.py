@@ -261,7 +261,7 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
 @app.command("doctor")
 def doctor(rig: str = typer.Argument("sim", help="Rig name or instruments/<rig>.toml")) -> None:
     """Check every instrument, serial port and debug probe of a rig; print OK/FAIL with reasons."""
-    cfg = load_rig(rig, check_boards=False)
+    cfg = load_rig(rig)  # the config-level checks first: boards, supply limits against the analyzer's range
     with rig_endpoints(cfg) as resolve:
         rows = diagnose(cfg, resolve)
     table = Table(title=f"rig {cfg.name}")
