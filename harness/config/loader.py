@@ -87,7 +87,8 @@ def format_validation_error(exc: ValidationError) -> list[str]:
             continue
         value = err.get("input")
         if isinstance(value, dict):  # a cross-field check: the message names the fields
-            problems.append(f"field '{field}': {msg.removeprefix('Value error, ')}")
+            text = msg.removeprefix("Value error, ")
+            problems.append(text if not err["loc"] else f"field '{field}': {text}")
             continue
         shown = repr(value)
         if len(shown) > 80:
