@@ -231,7 +231,7 @@ class CampaignRunner:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
             futures: list[Future[Prepared]] = [pool.submit(self._prepare_safe, p) for p in todo]
             try:
-                with Bench(self.rig, boards) if boards else _NoBench() as bench:
+                with self._flash_scope(boards), Bench(self.rig, boards) if boards else _NoBench() as bench:
                     for p, fut in zip(todo, futures, strict=True):
                         if self.display is not None:
                             self.display.begin(p)
@@ -253,6 +253,16 @@ class CampaignRunner:
         count = {s: sum(1 for v in statuses.values() if v == s) for s in ("measured", "failed", "does-not-fit")}
         return RunSummary(self.run_dir, len(self.points), count["measured"], count["failed"], count["does-not-fit"],
                           skipped, time.monotonic() - t0)
+
+    def _flash_scope(self, boards: list[str]) -> Any:
+        """Simulated boards keep their flash per run folder (whose lock this process holds), so
+        two campaigns on one machine never boot each other's images."""
+        from contextlib import nullcontext
+
+        from harness.config.board import load_board
+        from harness.sim.flashstore import scoped_to_run
+
+        return scoped_to_run(self.run_dir) if any(load_board(b).simulated for b in boards) else nullcontext()
 
     def _prepare_safe(self, p: ConfigPoint) -> Prepared:
         try:

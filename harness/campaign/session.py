@@ -22,6 +22,10 @@ def choose_run_dir(output_dir: Path, name: str, run_dir: Path | None, resume: bo
         if new:
             run_dir = output_dir / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
     has_results = (run_dir / "results.sqlite").exists()
+    if has_results:  # a folder in use is reported as such, whatever the flags
+        from harness.campaign.lock import RunLock
+
+        RunLock(run_dir).check_free()
     if has_results and not resume:
         raise HarnessError(
             f"run folder {run_dir} already holds results: use --resume to continue it, or --new for a fresh folder"
@@ -37,9 +41,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: bool = False, new: bool = False,
                  run_dir: Path | None = None, retry_failed: bool = False, write_report: bool = True,
                  console: Console | None = None) -> RunSummary:
-    from harness.campaign.display import Display
     from harness.config.loader import find_config
-    from harness.store import ResultStore
 
     console = console or Console()
     path = find_config("campaigns", campaign_path)
@@ -49,11 +51,27 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
     if not out.is_absolute():
         out = Path.cwd() / out
     run_dir = choose_run_dir(out, campaign.name, run_dir, resume, new)
+    from harness.campaign.lock import RunLock
+
+    lock = RunLock(run_dir).acquire()  # one `harness run` per run folder, until this one returns
+    try:
+        return _run_locked(campaign, path, rig_cfg, out, run_dir, retry_failed, write_report, console, lock)
+    finally:
+        lock.release()
+
+
+def _run_locked(campaign: Any, path: Path, rig_cfg: Any, out: Path, run_dir: Path, retry_failed: bool,
+                write_report: bool, console: Console, lock: Any) -> RunSummary:
+    from harness.campaign.display import Display
+    from harness.store import ResultStore
+
     handler = logging.FileHandler(run_dir / "campaign.log")
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("harness")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
+    if lock.took_over:
+        root.warning("run folder %s: took over the stale lock of %s", run_dir, lock.describe_previous())
     old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:

@@ -1,17 +1,27 @@
 """Persistent flash of one simulated board: a bytearray mirrored to
 ``$HARNESS_SIM_STATE/<board>/flash.bin`` (default ``~/.cache/harness/sim``), written atomically,
-so an image programmed by one process (e.g. the ``pyocd flash`` CLI) boots in another."""
+so an image programmed by one process (e.g. the ``pyocd flash`` CLI) boots in another.
+
+A campaign holds its run folder's lock and, with it, its own flash state
+(:func:`scoped_to_run`): ``<state dir>/runs/<hash of the run folder>/<board>/flash.bin``. Two
+campaigns on one machine then never boot each other's images or reset each other's boards."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ERASED = 0xFF
+_scope: Path | None = None
+_scope_lock = threading.Lock()
 
 
-def state_dir() -> Path:
+def base_state_dir() -> Path:
     env = os.environ.get("HARNESS_SIM_STATE")
     if env:
         return Path(env)
@@ -19,16 +29,47 @@ def state_dir() -> Path:
     return Path(base) / "harness" / "sim"
 
 
+def state_dir() -> Path:
+    """Where boards without an explicit folder keep their flash: the current run's scope, if any."""
+    return _scope if _scope is not None else base_state_dir()
+
+
+def run_state_dir(run_dir: Path) -> Path:
+    digest = hashlib.sha256(str(run_dir.resolve()).encode()).hexdigest()[:16]
+    return base_state_dir() / "runs" / digest
+
+
+@contextmanager
+def scoped_to_run(run_dir: Path) -> Iterator[Path]:
+    """Flash state private to ``run_dir`` for the duration (one campaign per process)."""
+    global _scope
+    folder = run_state_dir(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "owner.txt").write_text(f"{run_dir.resolve()}\n")
+    with _scope_lock:
+        previous, _scope = _scope, folder
+    try:
+        yield folder
+    finally:
+        with _scope_lock:
+            _scope = previous
+
+
 class FlashStore:
     def __init__(self, board: str, base: int, size: int, directory: Path | None = None, persist: bool = True):
         self.board, self.base, self.size = board, base, size
         self.data = bytearray([ERASED]) * size
         self.persist = persist
-        self.path = (directory or state_dir()) / board / "flash.bin"
+        self._directory = directory
         self._stamp: tuple[int, int] | None = None
         self.dirty = False
         if persist:
             self.reload()
+
+    @property
+    def path(self) -> Path:
+        """Asked each time: a board created before a campaign started follows the run's scope."""
+        return (self._directory or state_dir()) / self.board / "flash.bin"
 
     def contains(self, address: int, length: int = 1) -> bool:
         return self.base <= address and address + length <= self.base + self.size
@@ -66,12 +107,13 @@ class FlashStore:
         self.dirty = False
         if not self.persist:
             return
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".flash-", suffix=".tmp")
+        path = self.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".flash-", suffix=".tmp")
         try:
             with os.fdopen(fd, "wb") as fh:
                 fh.write(self.data)
-            os.replace(tmp, self.path)
+            os.replace(tmp, path)
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
