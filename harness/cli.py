@@ -5,6 +5,7 @@ HarnessError into a clean message and exit code."""
 from __future__ import annotations
 
 import importlib
+import sqlite3
 import sys
 from collections.abc import Callable
 
@@ -80,12 +81,24 @@ _register()
 
 
 def main() -> None:
+    import logging
+
+    logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks per record
     try:
         rc = app(standalone_mode=False)
         sys.exit(rc if isinstance(rc, int) else 0)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(exc.exit_code)
+    except (OSError, sqlite3.Error) as exc:
+        # a full disk or read-only folder anywhere (log file, report, lock): a message, not a traceback
+        from harness.store.storage import storage_error
+
+        err = storage_error(exc, getattr(exc, "filename", None) or "(results store)")
+        if err is None:
+            raise
+        err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
+        sys.exit(err.exit_code)
     except KeyboardInterrupt:
         err_console.print("[bold red]interrupted[/]")
         sys.exit(130)

@@ -162,6 +162,7 @@ class CampaignRunner:
                 self.store.set_status(cid, "measured")
                 return
             except Exception as exc:
+                _raise_if_storage(exc)  # a full / read-only disk fails every configuration: stop, resume later
                 reason = f"{type(exc).__name__}: {exc}"
                 sim_err = st.sim_error()
                 if sim_err:
@@ -270,8 +271,17 @@ class CampaignRunner:
                 self.display.preparing(p)
             return self.preparer.prepare(p)
         except Exception as exc:
+            _raise_if_storage(exc)
             LOG.exception("prepare %s failed", p.config_id)
             return Prepared(p, error=f"{type(exc).__name__}: {exc}")
+
+
+def _raise_if_storage(exc: BaseException) -> None:
+    from harness.store.storage import storage_error
+
+    err = storage_error(exc)
+    if err is not None:
+        raise err from exc
 
 
 class _NoBench:

@@ -2,6 +2,7 @@
 
 from harness.store.db import DB_NAME, DuplicateMeasurement, ResultStore, StoreError
 from harness.store.schema import SCHEMA_VERSION, STATUSES
+from harness.store.storage import StorageError
 from harness.store.traces import read_trace
 
 __all__ = [
@@ -10,6 +11,7 @@ __all__ = [
     "STATUSES",
     "DuplicateMeasurement",
     "ResultStore",
+    "StorageError",
     "StoreError",
     "read_trace",
 ]

@@ -18,16 +18,18 @@ import hashlib
 import json
 import sqlite3
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness.config.limits import inside
 from harness.errors import HarnessError
 from harness.store import schema
 from harness.store.hostinfo import git_state, host_info
+from harness.store.storage import StorageError, from_os_error, from_sqlite_error
 from harness.store.traces import trace_relpath, write_npz_atomic
 
 if TYPE_CHECKING:
@@ -85,11 +87,15 @@ class ResultStore:
         if not self.path.exists():
             if not create:
                 raise StoreError(f"no results store at {self.path} (is this a campaign run folder?)")
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise (from_os_error(exc, self.run_dir) or exc) from exc
         self.session_id: int | None = None
-        self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
+        self._conn = None  # type: ignore[assignment]
         try:
+            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
             self._conn.execute("PRAGMA journal_mode=WAL")
             self._conn.execute("PRAGMA synchronous=FULL")
             self._conn.execute("PRAGMA foreign_keys=ON")
@@ -98,7 +104,13 @@ class ResultStore:
             self.close()
             if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc):
                 raise StoreError(f"{self.path} is locked by another writer for over {timeout_s:g} s") from exc
+            storage = from_sqlite_error(exc, self.path)
+            if storage is not None:
+                raise storage from exc
             raise StoreError(f"{self.path} is not a readable results store: {exc}") from exc
+        except StorageError:
+            self.close()
+            raise
 
     # -- lifecycle -----------------------------------------------------------------------------
     def __enter__(self) -> ResultStore:
@@ -114,13 +126,26 @@ class ResultStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._conn.execute("BEGIN IMMEDIATE")
+        """One transaction; a full or read-only disk rolls it back and raises StorageError
+        (nothing half-written, everything committed before intact)."""
         try:
-            yield self._conn
-        except BaseException:
-            self._conn.execute("ROLLBACK")
-            raise
-        self._conn.execute("COMMIT")
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._rollback()
+                raise
+        except sqlite3.OperationalError as exc:
+            storage = from_sqlite_error(exc, self.path)
+            if storage is None:
+                raise
+            raise storage from exc
+
+    def _rollback(self) -> None:
+        if self._conn.in_transaction:
+            with suppress(sqlite3.Error):  # SQLite may already have rolled back (e.g. SQLITE_FULL)
+                self._conn.execute("ROLLBACK")
 
     def _migrate(self) -> None:
         exists = self._conn.execute(
@@ -296,8 +321,11 @@ class ResultStore:
     ) -> Path:
         """Atomically write the raw waveforms of one repetition; pass the returned path as
         ``trace_path`` to :meth:`add_measurement` (write the trace first, then the row)."""
-        path = self.run_dir / trace_relpath(config_id, repetition)
-        return write_npz_atomic(path, arrays, {"config_id": config_id, "repetition": repetition, **(meta or {})})
+        path = inside(self.run_dir, str(trace_relpath(config_id, repetition)))
+        try:
+            return write_npz_atomic(path, arrays, {"config_id": config_id, "repetition": repetition, **(meta or {})})
+        except OSError as exc:
+            raise (from_os_error(exc, path) or exc) from exc
 
     def _relative(self, p: Path) -> str:
         try:
