@@ -102,6 +102,7 @@ class SimBoard:
             get_model(self.sim.cycle_model),
             (mem.flash_base, mem.flash_base + mem.flash_size),
             self.sim.flash_wait_states,
+            core=config.core,  # instructions the core lacks fault (harness/sim/decode.py)
         )
         self.counter = make_counter(self.decoder.cost, prefer_native=native)
         self.mmio = Mmio(self)
@@ -272,6 +273,10 @@ class SimBoard:
                 self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
                 return "exit"
             raise self._fault(err) from None
+        bad = self.decoder.take_pending()
+        if bad is not None:  # an instruction this core does not implement (decode.py)
+            c.have_cur = 0
+            raise SimFault(self.name, bad.pc, bad.text, bad.fault)
         if c.stopped:
             c.stopped = 0
             return "stopped"

@@ -4,6 +4,12 @@ current block that made a peripheral access.
 Why: inside a Unicorn mmio callback the PC still points at the block start, but the registers are
 up to date. Evaluating each load/store's address from the registers finds the accessing
 instruction, so GPIO edges and CYCCNT/SysTick reads are timestamped to the instruction.
+
+Unicorn executes every Thumb-2 (and FPU) instruction whatever CPU model is selected, so an image
+built for the wrong core would run normally. Each block is therefore also checked against the
+simulated core's instruction set (:func:`unsupported`): the first instruction the core does not
+implement stops the emulation before the block runs, and the board raises the fault the silicon
+would take (HardFault on ARMv6-M, UsageFault on ARMv7E-M).
 """
 
 from __future__ import annotations
@@ -45,13 +51,49 @@ class Position:
     pc: int
 
 
+# ARMv6-M (Cortex-M0/M0+): 16-bit Thumb without CBZ/CBNZ/IT, and only these 32-bit encodings
+_V6M_32BIT = frozenset({"bl", "dmb", "dsb", "isb", "mrs", "msr"})
+_V6M_16BIT_MISSING = ("cbz", "cbnz", "it")
+_NO_FPU = frozenset({"cortex-m0plus", "cortex-m4"})
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """An instruction the simulated core does not implement, and the fault it takes."""
+
+    pc: int
+    text: str
+    fault: str  # e.g. "HardFault (ARMv6-M has no 32-bit mul.w)"
+
+
+def unsupported(core: str | None, address: int, size: int, mnemonic: str) -> str | None:
+    """Why ``core`` faults on this instruction, or None when it implements it."""
+    if core is None:
+        return None
+    base = mnemonic.split(".")[0]
+    if core == "cortex-m0plus":
+        if size == 4 and base not in _V6M_32BIT:
+            return f"HardFault: undefined instruction (ARMv6-M has no 32-bit {mnemonic})"
+        if size == 2 and base.startswith(_V6M_16BIT_MISSING):
+            return f"HardFault: undefined instruction (ARMv6-M has no {mnemonic})"
+        return None
+    if mnemonic.startswith("v") and core in _NO_FPU:
+        return f"UsageFault (NOCP): {core} has no FPU for {mnemonic}"
+    if core == "cortex-m4f" and ".f64" in mnemonic:
+        return f"UsageFault (UNDEFINSTR): the single-precision FPv4 of {core} has no {mnemonic}"
+    return None
+
+
 def _uc_reg(name: str) -> int | None:
     return getattr(uca, f"UC_ARM_REG_{name.upper()}", None)
 
 
 class BlockDecoder:
-    def __init__(self, model: CostModel, flash_range: tuple[int, int], wait_states: int):
+    def __init__(self, model: CostModel, flash_range: tuple[int, int], wait_states: int, core: str | None = None):
+        """``core`` (a board's ``core``) turns on the instruction-set check; None = run anything."""
         self.model = model
+        self.core = core
+        self.pending: Unsupported | None = None  # set when a block holds an instruction the core lacks
         self.flash_range = flash_range
         self.wait_states = wait_states
         self._cs = Cs(CS_ARCH_ARM, CS_MODE_THUMB | CS_MODE_MCLASS)
@@ -67,6 +109,12 @@ class BlockDecoder:
 
     def clear(self) -> None:
         self._blocks.clear()
+        self.pending = None
+
+    def take_pending(self) -> Unsupported | None:
+        """The unsupported instruction that stopped the core, once (the board raises its fault)."""
+        found, self.pending = self.pending, None
+        return found
 
     def block(self, address: int, size: int) -> Block:
         key = (address, size)
@@ -93,6 +141,11 @@ class BlockDecoder:
             insns.append((insn.address, insn.mnemonic, insn.op_str))
             text.append(f"{insn.mnemonic} {insn.op_str}".strip())
             mem_ops.append(self._mem_operand(insn))
+            why = unsupported(self.core, insn.address, insn.size, insn.mnemonic)
+            if why is not None and self.pending is None:
+                self.pending = Unsupported(insn.address, text[-1], why)
+                if self._uc is not None:
+                    self._uc.emu_stop()  # from the block hook: the block does not execute
         lo, hi = self.flash_range
         ws = self.wait_states if lo <= address < hi else 0
         return Block(block_cost(self.model, insns, ws), tuple(mem_ops), tuple(text))
