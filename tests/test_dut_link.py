@@ -3,29 +3,43 @@ pyserial's loop:// (which only echoes): timeouts, e- errors, garbage and resync,
 
 from __future__ import annotations
 
+import re
 import socket
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from harness.dut import DutError, DutLink, DutProtocolError, DutTimeout
-from harness.dut.protocol import parse_laps
+from harness.dut import DutChecksumError, DutError, DutFault, DutLink, DutProtocolError, DutTimeout
+from harness.dut.protocol import parse_identify, parse_laps, parse_results
 
 IDENTIFY = (
-    "m-protocol=1\r\nm-board=sim-pico\r\nm-model=lenet\r\nm-model-hash=0123456789abcdef\r\n"
+    "m-protocol=2\r\nm-board=sim-pico\r\nm-model=lenet\r\nm-model-hash=0123456789abcdef\r\n"
     "m-build=abcdef012345\r\nm-numeric=int8\r\nm-input-bytes=4\r\nm-output-bytes=3\r\n"
     "m-output-count=3\r\nm-arena-bytes=100\r\nm-counter=systick\r\nm-counter-hz=133000000\r\n"
     "m-counter-overhead=7\r\nm-max-laps=2\r\nm-ready\r\n"
 )
 
 
-class ScriptedPeer:
-    """A one-connection TCP 'device': ``handler(command) -> reply`` (None: stay silent)."""
+def framed(reply: str) -> str:
+    """Insert the ``m-crc=`` line the firmware sends before each ``m-ready`` (docs/protocol.md)."""
+    out, start = [], 0
+    while (end := reply.find("m-ready\r\n", start)) >= 0:
+        body = reply[start:end]
+        out.append(f"{body}m-crc={zlib.crc32(body.encode('latin-1')):08x}\r\nm-ready\r\n")
+        start = end + len("m-ready\r\n")
+    return "".join(out) + reply[start:]
 
-    def __init__(self, handler: Callable[[str], str | None]):
+
+class ScriptedPeer:
+    """A one-connection TCP 'device': ``handler(command) -> reply`` (None: stay silent). Replies
+    get their checksum line unless ``raw`` (to send exactly what a test scripts)."""
+
+    def __init__(self, handler: Callable[[str], str | None], raw: bool = False):
         self.handler = handler
+        self.raw = raw
         self.commands: list[str] = []
         self._srv = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self._srv.getsockname()[1]}"
@@ -49,18 +63,18 @@ class ScriptedPeer:
                     self.commands.append(cmd)
                     reply = self.handler(cmd)
                     if reply:
-                        conn.sendall(reply.encode())
+                        conn.sendall((reply if self.raw else framed(reply)).encode("latin-1"))
 
     def close(self) -> None:
         self._srv.close()
 
 
 @pytest.fixture()
-def peer_factory() -> Iterator[Callable[[Callable[[str], str | None]], ScriptedPeer]]:
+def peer_factory() -> Iterator[Callable[..., ScriptedPeer]]:
     peers: list[ScriptedPeer] = []
 
-    def make(handler: Callable[[str], str | None]) -> ScriptedPeer:
-        peers.append(ScriptedPeer(handler))
+    def make(handler: Callable[[str], str | None], raw: bool = False) -> ScriptedPeer:
+        peers.append(ScriptedPeer(handler, raw))
         return peers[-1]
 
     yield make
@@ -207,3 +221,89 @@ def test_device_that_never_stops_talking_is_reported() -> None:
     finally:
         stop.set()
         srv.close()
+
+
+# -- framing: each reply's checksum, each field's form --------------------------------------------
+IDENTIFY_784 = IDENTIFY.replace("m-input-bytes=4", "m-input-bytes=784")
+
+
+def _corrupting(times: int) -> Callable[[str], str | None]:
+    """Identify whose input-bytes digit flips 784 -> 785 on the wire (checksum of the original)."""
+    state = {"left": times}
+    good = framed(IDENTIFY_784)
+    bad = good.replace("m-input-bytes=784", "m-input-bytes=785")
+    base = device()
+
+    def handle(cmd: str) -> str | None:
+        if cmd == "identify":
+            if state["left"] > 0:
+                state["left"] -= 1
+                return bad
+            return good
+        return framed(base(cmd) or "")
+
+    return handle
+
+
+def test_identify_corrupted_on_the_wire_is_rejected(peer_factory) -> None:
+    peer = peer_factory(_corrupting(times=10), raw=True)
+    with DutLink(peer.url, timeout=2) as dut, pytest.raises(DutChecksumError) as exc:
+        dut.identify()
+    assert "m-input-bytes=785" in str(exc.value) and "corrupted" in str(exc.value)
+    assert peer.commands == ["identify", "", "identify"]  # resynced and retried once, never accepted
+
+
+def test_identify_corrupted_once_is_retried(peer_factory) -> None:
+    peer = peer_factory(_corrupting(times=1), raw=True)
+    with DutLink(peer.url, timeout=2) as dut:
+        assert dut.identify().input_bytes == 784
+
+
+def test_reply_without_checksum_is_refused(peer_factory) -> None:
+    peer = peer_factory(device(), raw=True)  # protocol 1 firmware: no m-crc lines
+    with DutLink(peer.url, timeout=2) as dut, pytest.raises(DutProtocolError, match="no m-crc"):
+        dut.command("name")
+
+
+@pytest.mark.parametrize(("old", "new", "why"), [
+    ("m-input-bytes=4", "m-input-bytes=7_84", "non-decimal"),
+    ("m-input-bytes=4", "m-input-bytes=+4", "non-decimal"),
+    ("m-input-bytes=4", "m-input-bytes=0", "input-bytes=0 outside"),
+    ("m-max-laps=2", "m-max-laps=9999999", "max-laps"),
+    ("m-counter=systick", "m-counter=sundial", "counter='sundial'"),
+    ("m-numeric=int8", "m-numeric=int3", "numeric"),
+    ("m-output-count=3", "m-output-count=30", "output-count=30 exceeds"),
+    ("m-model-hash=0123456789abcdef", "m-model-hash=01234567zz", "model-hash"),
+    ("m-board=sim-pico", "m-board=sim-pico\r\nm-board=other", "repeats board"),
+    ("m-protocol=2", "m-protocol=1", "protocol 1"),
+])
+def test_identify_fields_are_checked(old: str, new: str, why: str) -> None:
+    lines = [ln for ln in IDENTIFY.replace(old, new).split("\r\n") if ln and ln != "m-ready"]
+    with pytest.raises(ValueError, match=re.escape(why)):
+        parse_identify(lines)
+
+
+@pytest.mark.parametrize(("lines", "why"), [
+    (["m-lap-0=5,0000abcd", "m-lap-0=6,0000abcd", "m-infer-done=1"], "twice"),
+    (["m-lap-0=5,abcd", "m-infer-done=1"], "malformed lap"),
+    (["m-lap-0=99999999999,0000abcd", "m-infer-done=1"], "32-bit"),
+])
+def test_lap_lines_are_checked(lines: list[str], why: str) -> None:
+    with pytest.raises(ValueError, match=why):
+        parse_laps(lines, 1)
+
+
+@pytest.mark.parametrize("chunk", ["0a 0b0c", "0A0B0C", "0a0b0"])
+def test_result_lines_are_checked(chunk: str) -> None:
+    with pytest.raises(ValueError, match="hex"):
+        parse_results(["m-results-bytes=3", f"m-results={chunk}"])
+
+
+def test_fault_reported_by_the_board_ends_the_wait(peer_factory) -> None:
+    peer = peer_factory(device({"infer 1 0 0": None}))  # the board never answers: its core stopped
+    reasons = iter([None, None, "sim-m4: firmware fault at pc=0x00000120 (udf #0): undefined instruction"])
+    with DutLink(peer.url, timeout=600, fault_check=lambda: next(reasons, "still faulted")) as dut:
+        dut.load_input(b"\x01\x02\x03\x04")
+        with pytest.raises(DutFault) as exc:  # not a DutTimeout after 600 s
+            dut.infer(1)
+    assert "udf #0" in str(exc.value) and "infer 1 0 0%" in str(exc.value)

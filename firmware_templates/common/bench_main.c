@@ -1,11 +1,14 @@
 /* bench_main.c - portable device side of the benchmark protocol (docs/protocol.md).
  *
  * Commands arrive over the UART terminated by '%'; every reply line starts with "m-" (data) or
- * "e-" (error) and every command's reply ends with "m-ready".  Only hal.h and the generated
+ * "e-" (error) and every command's reply ends with "m-crc=<crc32 of the reply's bytes>" then
+ * "m-ready", so the host can reject a reply corrupted on the wire.  Only hal.h and the generated
  * model.h are used, so the same file runs on the simulated boards and under Mbed.
  *
  * Build-time defines: BOARD_NAME, BUILD_ID (strings), optional BENCH_MAX_LAPS, and
- * BENCH_INJECT_HANG (test hook: every inference spins forever, to exercise the host's timeouts).
+ * BENCH_INJECT_HANG (test hook: every inference spins forever, to exercise the host's timeouts),
+ * BENCH_INJECT_FAULT (test hook: every inference executes an undefined instruction: a HardFault/
+ * UsageFault, to exercise the host's fault detection).
  */
 #include <stdint.h>
 
@@ -21,7 +24,7 @@
 #ifndef BENCH_MAX_LAPS
 #define BENCH_MAX_LAPS 256
 #endif
-#define BENCH_PROTOCOL_VERSION 1
+#define BENCH_PROTOCOL_VERSION 2
 #define BENCH_CMD_MAX 300       /* "db " + 128 bytes of hex fits with room to spare */
 #define BENCH_RESULT_CHUNK 32   /* output bytes per "m-results=" line */
 
@@ -35,11 +38,25 @@ static uint32_t s_lap_crc[BENCH_MAX_LAPS];
 static uint8_t s_lap_wrapped[(BENCH_MAX_LAPS + 7) / 8];
 static uint32_t s_overhead;
 static char s_cmd[BENCH_CMD_MAX];
+static uint32_t s_reply_crc = 0xFFFFFFFFu; /* running CRC-32 of the reply being sent */
 
 /* ---- output helpers (no printf: keeps the image small and libc-free) ---------------------- */
 
+/* One CRC-32 step (IEEE 802.3, reflected, as zlib.crc32); bitwise to stay small. */
+static uint32_t crc32_step(uint32_t crc, uint8_t b) {
+    crc ^= b;
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    return crc;
+}
+
+/* Every reply byte goes through here, so the reply's checksum covers exactly what was sent. */
+static void out(char c) {
+    s_reply_crc = crc32_step(s_reply_crc, (uint8_t)c);
+    hal_putc(c);
+}
+
 static void put_str(const char *s) {
-    while (*s) hal_putc(*s++);
+    while (*s) out(*s++);
 }
 
 static void put_u32(uint32_t v) {
@@ -49,13 +66,13 @@ static void put_u32(uint32_t v) {
         buf[n++] = (char)('0' + v % 10u);
         v /= 10u;
     } while (v);
-    while (n) hal_putc(buf[--n]);
+    while (n) out(buf[--n]);
 }
 
 static void put_hex8(uint8_t v) {
     static const char digits[] = "0123456789abcdef";
-    hal_putc(digits[v >> 4]);
-    hal_putc(digits[v & 15u]);
+    out(digits[v >> 4]);
+    out(digits[v & 15u]);
 }
 
 static void put_hex32(uint32_t v) {
@@ -63,14 +80,14 @@ static void put_hex32(uint32_t v) {
 }
 
 static void eol(void) {
-    hal_putc('\r');
-    hal_putc('\n');
+    out('\r');
+    out('\n');
 }
 
 static void reply_str(const char *key, const char *value) {
     put_str("m-");
     put_str(key);
-    hal_putc('=');
+    out('=');
     put_str(value);
     eol();
 }
@@ -78,7 +95,7 @@ static void reply_str(const char *key, const char *value) {
 static void reply_u32(const char *key, uint32_t value) {
     put_str("m-");
     put_str(key);
-    hal_putc('=');
+    out('=');
     put_u32(value);
     eol();
 }
@@ -89,15 +106,24 @@ static void error(const char *what) {
     eol();
 }
 
+/* End of a reply: its checksum line, then m-ready (not covered: a fixed token), then a fresh
+ * checksum for the next reply. */
+static void end_reply(void) {
+    uint32_t crc = ~s_reply_crc;
+    put_str("m-crc=");
+    put_hex32(crc);
+    eol();
+    put_str("m-ready");
+    eol();
+    s_reply_crc = 0xFFFFFFFFu;
+}
+
 /* ---- small pure helpers --------------------------------------------------------------------- */
 
-/* CRC-32 (IEEE 802.3, reflected, as zlib.crc32); bitwise to stay small. */
+/* CRC-32 of a buffer (the same function as zlib.crc32). */
 static uint32_t crc32(const uint8_t *p, uint32_t n) {
     uint32_t crc = 0xFFFFFFFFu;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
+    while (n--) crc = crc32_step(crc, *p++);
     return ~crc;
 }
 
@@ -238,6 +264,9 @@ static void cmd_infer(const char *arg) {
         __asm volatile("" ::: "memory");
     }
 #endif
+#ifdef BENCH_INJECT_FAULT
+    __asm volatile("udf #0" ::: "memory");
+#endif
     for (uint32_t w = 0; w < warmup; w++) {
         stage_input();
         model_run();
@@ -261,12 +290,12 @@ static void cmd_infer(const char *arg) {
     for (uint32_t i = 0; i < n; i++) {
         put_str("m-lap-");
         put_u32(i);
-        hal_putc('=');
+        out('=');
         if (s_lap_wrapped[i >> 3] & (1u << (i & 7u)))
             put_str("wrapped");
         else
             put_u32(s_lap_ticks[i]);
-        hal_putc(',');
+        out(',');
         put_hex32(s_lap_crc[i]);
         eol();
     }
@@ -285,7 +314,7 @@ static void cmd_results(void) {
 
 static void dispatch(const char *cmd) {
     if (cmd[0] == 0) {
-        /* empty command: a resync probe, answered with m-ready alone */
+        /* empty command: a resync probe, answered with m-crc=00000000 and m-ready alone */
     } else if (str_eq(cmd, "identify")) {
         cmd_identify();
     } else if (str_eq(cmd, "name")) {
@@ -302,8 +331,7 @@ static void dispatch(const char *cmd) {
     } else {
         error("unknown-command");
     }
-    put_str("m-ready");
-    eol();
+    end_reply();
 }
 
 void bench_run(void) {
@@ -311,17 +339,16 @@ void bench_run(void) {
     int overflow = 0;
     s_overhead = measure_overhead();
     hal_gpio_set(0);
+    s_reply_crc = 0xFFFFFFFFu;
     reply_str("boot", BOARD_NAME);
-    put_str("m-ready");
-    eol();
+    end_reply();
     for (;;) {
         int c = hal_getc();
         if (c == '%') {
             s_cmd[len] = 0;
             if (overflow) {
                 error("command-too-long");
-                put_str("m-ready");
-                eol();
+                end_reply();
             } else {
                 dispatch(s_cmd);
             }

@@ -67,7 +67,8 @@ def open_link(st: Station, inference_timeout_s: float, wait_s: float = 10.0) -> 
     while True:
         try:
             return DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
-                           per_inference_timeout=inference_timeout_s)
+                           per_inference_timeout=inference_timeout_s,
+                           fault_check=st.sim_error)  # a simulated board's fault ends the wait at once
         except DutError:
             if time.monotonic() > deadline:
                 raise

@@ -16,7 +16,8 @@ from harness.config.campaign import CampaignConfig
 from harness.ir import Artifact
 
 # Test hook: HARNESS_FAULT_INJECT="hang:<config-id glob>" builds firmware whose inference never
-# returns, to exercise the runner's retry and failure path with real firmware.
+# returns ("fault:<glob>": executes an undefined instruction), to exercise the runner's retry and
+# failure path with real firmware.
 FAULT_ENV = "HARNESS_FAULT_INJECT"
 
 
@@ -34,8 +35,8 @@ class Prepared:
 def injected_cflags(config_id: str) -> list[str]:
     spec = os.environ.get(FAULT_ENV, "")
     kind, _, pattern = spec.partition(":")
-    if kind == "hang" and pattern and fnmatch.fnmatch(config_id, pattern):
-        return ["-DBENCH_INJECT_HANG=1"]
+    if kind in ("hang", "fault") and pattern and fnmatch.fnmatch(config_id, pattern):
+        return [f"-DBENCH_INJECT_{kind.upper()}=1"]
     return []
 
 

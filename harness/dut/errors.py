@@ -27,3 +27,12 @@ class DutTimeout(DutError):
 
 class DutProtocolError(DutError):
     """The firmware answered with an e- line or a malformed reply."""
+
+
+class DutChecksumError(DutProtocolError):
+    """A reply whose bytes do not match its ``m-crc`` line: corrupted on the wire."""
+
+
+class DutFault(DutError):
+    """The board reported a fault (a simulated board's core stopped on a HardFault, say): the
+    command can never be answered, so the attempt ends at once instead of at its deadline."""

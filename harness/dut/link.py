@@ -8,13 +8,14 @@ subclasses naming the port, the command and what came back.
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable
 from types import TracebackType
 
 import serial
 
 from harness.dut import protocol as p
-from harness.dut.errors import DutError, DutProtocolError, DutTimeout
+from harness.dut.errors import DutChecksumError, DutError, DutFault, DutProtocolError, DutTimeout
 from harness.dut.protocol import DutInfo, InferResult
 
 
@@ -29,10 +30,15 @@ class DutLink:
         timeout: float = 5.0,
         per_inference_timeout: float = 5.0,
         log: Callable[[str, str], None] | None = None,
+        fault_check: Callable[[], str | None] | None = None,
     ):
         """``timeout`` bounds every reply; ``infer`` adds ``per_inference_timeout`` per
-        inference plus the requested idle gaps. ``log(direction, text)`` sees all traffic."""
+        inference plus the requested idle gaps. ``log(direction, text)`` sees all traffic.
+        ``fault_check()`` returns why the board can no longer answer (e.g. a simulated board's
+        fault) or None; it is asked while waiting, so a fault ends the wait at once (DutFault)."""
         self.port = port
+        self._fault_check = fault_check
+        self._last_raw = b""
         self.baudrate = baudrate
         self.timeout = timeout
         self.per_inference_timeout = per_inference_timeout
@@ -79,7 +85,13 @@ class DutLink:
             except (serial.SerialException, OSError) as exc:
                 raise DutError(self.port, command, f"read failed: {exc}", "\n".join(received)) from None
             self._buf += chunk
+            if not chunk and self._fault_check is not None:
+                why = self._fault_check()
+                if why:
+                    partial = "\n".join([*received, self._buf.decode("ascii", errors="replace")]).strip()
+                    raise DutFault(self.port, command, f"the board faulted: {why}", partial)
         raw, self._buf = self._buf.split(b"\n", 1)
+        self._last_raw = raw + b"\n"
         line = raw.decode("ascii", errors="replace").strip("\r\x00 ")
         if self._log:
             self._log("<", line)
@@ -116,17 +128,42 @@ class DutLink:
         return self._collect("(boot)", time.monotonic() + self._budget)
 
     def _collect(self, command: str, deadline: float) -> list[str]:
+        """Lines up to m-ready, checked against the reply's m-crc line (CRC-32 of every byte
+        of the reply before it, docs/protocol.md); the m-crc line itself is not returned."""
         received: list[str] = []
+        crc = 0
+        declared: int | None = None
+        crc_line = ""
         while True:
             line = self._read_line(deadline, command, received)
             if line is None:
                 partial = "\n".join([*received, self._buf.decode("ascii", errors="replace")]).strip()
                 raise DutTimeout(self.port, command, f"no m-ready within {self._budget:.1f} s", partial)
-            if not line:
-                continue
-            received.append(line)
             if line == p.READY:
+                received.append(line)
+                self._check_crc(command, received, crc, declared, crc_line)
                 return received
+            if line.startswith(p.CRC_PREFIX):
+                crc_line = line
+                declared = p.parse_crc(line)
+                continue
+            if declared is not None:  # bytes between the checksum and m-ready: not covered
+                crc_line, declared = f"{crc_line} (followed by {line!r})", -1
+            if line.startswith("m-boot="):
+                crc = 0  # a boot banner starts a new reply (after reset% or a crash)
+            crc = zlib.crc32(self._last_raw, crc)
+            if line:
+                received.append(line)
+
+    def _check_crc(self, command: str, lines: list[str], crc: int, declared: int | None, crc_line: str) -> None:
+        shown = "\n".join([*lines[:-1], crc_line, lines[-1]])
+        if declared is None:
+            raise DutProtocolError(self.port, command, f"reply has no {p.CRC_PREFIX}... line before m-ready "
+                                   f"(firmware older than protocol {p.PROTOCOL_VERSION}? rebuild it)", shown)
+        if declared != crc:
+            got = "a malformed checksum line" if declared < 0 else f"{p.CRC_PREFIX}{declared:08x}"
+            raise DutChecksumError(self.port, command, f"reply corrupted on the wire: it carries {got}, its bytes "
+                                   f"give {crc:08x}", shown)
 
     def _exchange(self, command: str, timeout: float) -> list[str]:
         self._budget = timeout
@@ -146,8 +183,10 @@ class DutLink:
         while True:
             try:
                 lines = self._exchange(command, timeout or self.timeout)
-            except DutTimeout:
+            except (DutTimeout, DutChecksumError):
                 if attempt >= retries:
+                    if self._buf or self._ser.in_waiting:
+                        self._drain()
                     raise
                 attempt += 1
                 self.resync()

@@ -8,10 +8,28 @@ from dataclasses import dataclass, field
 
 TERMINATOR = "%"
 READY = "m-ready"
-PROTOCOL_VERSION = 1
+CRC_PREFIX = "m-crc="
+PROTOCOL_VERSION = 2
 DB_CHUNK_BYTES = 64  # firmware accepts up to 128 bytes per "db" command (300-char command buffer)
 
 _KV = re.compile(r"^m-([a-z0-9-]+)=(.*)$")
+_CRC = re.compile(r"^m-crc=([0-9a-f]{8})$")
+_DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,9})$")
+_HEX_ID = re.compile(r"^[0-9a-f]+$")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+_RESULTS_HEX = re.compile(r"^(?:[0-9a-f]{2}){1,32}$")
+COUNTERS = ("dwt", "systick", "ticker")
+NUMERICS = ("float32", "uint8", "int8", "qmn")
+# Plausible ranges of identify's numbers: a value outside is a corrupted or foreign reply.
+_RANGES = {
+    "input-bytes": (1, 1 << 26),
+    "output-bytes": (1, 1 << 26),
+    "output-count": (1, 1 << 24),
+    "arena-bytes": (0, 1 << 28),
+    "counter-hz": (1, 4_000_000_000),
+    "counter-overhead": (0, 100_000),
+    "max-laps": (1, 65_535),
+}
 _LAP = re.compile(r"^m-lap-(\d+)=(\d+|wrapped),([0-9a-f]{8})$")
 
 
@@ -99,7 +117,18 @@ def key_values(lines: list[str]) -> dict[str, str]:
     return out
 
 
+def parse_crc(line: str) -> int:
+    """The checksum of an ``m-crc=xxxxxxxx`` line, or -1 when the line is malformed."""
+    m = _CRC.match(line)
+    return int(m.group(1), 16) if m else -1
+
+
 def parse_identify(lines: list[str]) -> DutInfo:
+    """Every field checked: present once, decimal digits only, within range, known words."""
+    keys = [m.group(1) for line in lines if (m := _KV.match(line))]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup:
+        raise ValueError(f"identify reply repeats {', '.join(dup)}")
     kv = key_values(lines)
     ints = (
         "protocol",
@@ -115,12 +144,29 @@ def parse_identify(lines: list[str]) -> DutInfo:
     missing = [k for k in (*ints, *strs) if k not in kv]
     if missing:
         raise ValueError(f"identify reply lacks {', '.join(missing)}")
-    try:
-        n = {k: int(kv[k]) for k in ints}
-    except ValueError as exc:
-        raise ValueError(f"identify reply has a non-numeric field: {exc}") from None
+    bad = [f"{k}={kv[k]!r}" for k in ints if not _DECIMAL.match(kv[k])]
+    if bad:
+        raise ValueError(f"identify reply has non-decimal field(s): {', '.join(bad)}")
+    n = {k: int(kv[k]) for k in ints}
     if n["protocol"] != PROTOCOL_VERSION:
         raise ValueError(f"firmware speaks protocol {n['protocol']}, this host speaks {PROTOCOL_VERSION}")
+    problems = [f"{k}={n[k]} outside {lo}..{hi}" for k, (lo, hi) in _RANGES.items() if not lo <= n[k] <= hi]
+    if n["output-count"] > n["output-bytes"]:
+        problems.append(f"output-count={n['output-count']} exceeds output-bytes={n['output-bytes']}")
+    if not _NAME.match(kv["board"]):
+        problems.append(f"board={kv['board']!r} is not a board name")
+    if not _NAME.match(kv["model"]):
+        problems.append(f"model={kv['model']!r} is not a model name")
+    if not (_HEX_ID.match(kv["model-hash"]) and 8 <= len(kv["model-hash"]) <= 64):
+        problems.append(f"model-hash={kv['model-hash']!r} is not a hex digest")
+    if not (_HEX_ID.match(kv["build"]) or kv["build"] == "unknown"):
+        problems.append(f"build={kv['build']!r} is not a build id")
+    if kv["numeric"] not in NUMERICS:
+        problems.append(f"numeric={kv['numeric']!r} not one of {', '.join(NUMERICS)}")
+    if kv["counter"] not in COUNTERS:
+        problems.append(f"counter={kv['counter']!r} not one of {', '.join(COUNTERS)}")
+    if problems:
+        raise ValueError("identify reply has implausible field(s): " + "; ".join(problems))
     return DutInfo(
         protocol=n["protocol"],
         board=kv["board"],
@@ -147,8 +193,15 @@ def parse_laps(lines: list[str], n: int) -> tuple[list[int | None], list[int]]:
     for line in lines:
         m = _LAP.match(line)
         if m:
+            i = int(m.group(1))
+            if i in laps:
+                raise ValueError(f"lap {i} reported twice")
             ticks = None if m.group(2) == "wrapped" else int(m.group(2))
-            laps[int(m.group(1))] = (ticks, int(m.group(3), 16))
+            if ticks is not None and ticks >= 1 << 32:
+                raise ValueError(f"lap {i} has {ticks} ticks, more than a 32-bit counter holds")
+            laps[i] = (ticks, int(m.group(3), 16))
+        elif line.startswith("m-lap-"):
+            raise ValueError(f"malformed lap line {line!r}")
     done = key_values(lines).get("infer-done")
     if done != str(n):
         raise ValueError(f"expected m-infer-done={n}, got {done!r}")
@@ -161,9 +214,13 @@ def parse_results(lines: list[str]) -> bytes:
     declared = key_values(lines).get("results-bytes")
     if declared is None:
         raise ValueError("results reply lacks m-results-bytes")
-    data = b"".join(
-        bytes.fromhex(line[len("m-results=") :]) for line in lines if line.startswith("m-results=")
-    )
+    if not _DECIMAL.match(declared):
+        raise ValueError(f"m-results-bytes={declared!r} is not a decimal count")
+    chunks = [line[len("m-results=") :] for line in lines if line.startswith("m-results=")]
+    bad = [c for c in chunks if not _RESULTS_HEX.match(c)]
+    if bad:
+        raise ValueError(f"results line(s) not 1-32 bytes of lower-case hex: {bad[:3]}")
+    data = b"".join(bytes.fromhex(c) for c in chunks)
     if len(data) != int(declared):
         raise ValueError(f"results declared {declared} bytes, carried {len(data)}")
     return data
