@@ -13,6 +13,7 @@ from typing import Any
 from harness.campaign.matrix import ConfigPoint
 from harness.config.board import load_board
 from harness.config.campaign import CampaignConfig
+from harness.config.limits import inside
 from harness.ir import Artifact
 
 # Test hook: HARNESS_FAULT_INJECT="hang:<config-id glob>" builds firmware whose inference never
@@ -55,7 +56,7 @@ class Preparer:
             return self._locks.setdefault(key, threading.Lock())
 
     def artifact(self, point: ConfigPoint, progress: Any = None) -> tuple[Path, Artifact]:
-        folder = self.run_dir / "artifacts" / point.artifact_key
+        folder = inside(self.run_dir, "artifacts", *point.artifact_key.split("/"))  # ids are validated; still checked
         with self._lock(point.artifact_key):
             if (folder / "artifact.json").exists() and (folder / "samples.npz").exists():
                 return folder, Artifact.load(folder)
@@ -73,7 +74,7 @@ class Preparer:
         prep = Prepared(point)
         prep.artifact_dir, prep.artifact = self.artifact(point, progress)
         board = load_board(point.board)
-        out = self.run_dir / "firmware" / point.config_id.replace("/", "__")
+        out = inside(self.run_dir, "firmware", point.config_id.replace("/", "__"))
         try:
             prep.build = build_firmware(
                 prep.artifact_dir, board, out, cache_dir=self.cache_dir / "build",
