@@ -5,6 +5,15 @@
 
 CAMPAIGN ?= campaigns/lenet-digits.toml
 PYTEST_ARGS ?=
+# Third-party trees beside the repo (CI lays shared/ there): the tests build the real boards
+# against Mbed CE and run the CMSIS-NN backend tests instead of skipping them.
+VENDOR := $(abspath ../shared/vendor)
+ifneq ($(wildcard $(VENDOR)/CMSIS-NN/Include),)
+export CMSIS_NN_PATH ?= $(VENDOR)/CMSIS-NN
+endif
+ifneq ($(wildcard $(VENDOR)/mbed-ce/tools/cmake),)
+export MBED_OS_PATH ?= $(VENDOR)/mbed-ce
+endif
 
 setup:
 	bash scripts/setup.sh

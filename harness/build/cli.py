@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -16,14 +17,20 @@ def build(
     backend: str = typer.Option("portable", help="Kernel backend: portable (our runtime) or cmsis-nn (int8; needs CMSIS_NN_PATH)."),
     cache: bool = typer.Option(True, "--cache/--no-cache", help="Reuse an identical earlier build from the cache."),
     cache_dir: Path | None = typer.Option(None, help="Cache folder (default $HARNESS_CACHE_DIR or ~/.cache/harness/firmware)."),
-    mbed_os: Path | None = typer.Option(None, help="Mbed CE checkout for Mbed boards (default $MBED_OS_PATH)."),
+    mbed_os: Path | None = typer.Option(
+        None, help="Mbed CE checkout for Mbed boards (default $MBED_OS_PATH, else the --rig file's mbed_os)."
+    ),
+    rig: str | None = typer.Option(None, "--rig", "-r", help="Rig file whose mbed_os names the Mbed CE tree."),
+    generate_only: bool = typer.Option(
+        False, "--generate-only", help="Mbed boards: write the CMake project and print its build commands, compile nothing."
+    ),
 ) -> None:
     """Generate C for a compressed model and cross-compile the benchmark firmware for a board.
 
     Simulated boards get the bare-metal image (arm-none-eabi-gcc); real boards get an Mbed CE
-    project, compiled when an Mbed tree is configured, otherwise generated with the commands that
-    build it printed. Writes footprint.json (flash/RAM by section, weights, arena, stack, fits)
-    and build.json (build id, firmware SHA-256, toolchain, cache hit).
+    project compiled out of tree against an Mbed CE checkout (nothing is written into it; without
+    one the command fails and says how to get one). Writes footprint.json (flash/RAM by section,
+    weights, arena, stack, fits) and build.json (build id, firmware SHA-256, toolchain, cache hit).
     """
     from rich.console import Console
 
@@ -33,6 +40,11 @@ def build(
 
     console = Console()
     board_cfg = load_board(board)
+    if mbed_os is None and rig is not None:
+        from harness.config.rig import load_rig
+
+        rig_tree = load_rig(rig, check_boards=False).mbed_os
+        mbed_os = Path(rig_tree) if rig_tree and not os.environ.get("MBED_OS_PATH") else None
     result = build_firmware(
         model,
         board_cfg,
@@ -42,6 +54,7 @@ def build(
         backend=backend,
         cache_dir=(cache_dir or default_cache_dir()) if cache else None,
         mbed_os=mbed_os,
+        generate_only=generate_only,
     )
     console.print(f"[bold]{result.board}[/]: {result.status} (build {result.build_id}, {result.seconds:.2f} s)")
     if result.footprint:

@@ -18,7 +18,16 @@ from harness.build import flags as F
 from harness.build.cache import BuildCache, cache_key
 from harness.build.footprint import measure_footprint
 from harness.build.linker import render_linker_script
-from harness.build.mbed import compile_project, generate_project, mbed_os_path, shell_commands
+from harness.build.mbed import (
+    MbedTreeMissing,
+    check_tree,
+    compile_project,
+    generate_project,
+    mbed_os_path,
+    no_tree_message,
+    shell_commands,
+    tree_identity,
+)
 from harness.build.model import ModelSources, resolve_model
 from harness.build.templates import build_logic_hash, template_dir
 from harness.build.toolchain import Toolchain, ToolFailed, find_toolchain, run_tool
@@ -94,16 +103,20 @@ def build_firmware(
     max_laps: int | None = None,
     toolchain_dir: str | None = None,
     mbed_os: Path | str | None = None,
-    timeout_s: float = 300.0,
+    timeout_s: float = 900.0,
     jobs: int | None = None,
+    generate_only: bool = False,
+    mbed_work_dir: Path | str | None = None,
 ) -> BuildResult:
     """Build the benchmark firmware for ``board`` into ``out_dir``.
 
     ``model`` is an artifact folder, an ``harness.ir.Artifact`` (both go through
     harness.codegen.generate), a GeneratedModel, or ``ModelSources`` (hand-written C).
     ``dsp`` defaults to on for M4/M7. ``cache_dir`` enables the content-addressed cache (None:
-    no caching). Boards with ``build.template = "mbed"`` get an Mbed CE project, compiled only
-    when ``mbed_os`` or $MBED_OS_PATH points at an Mbed CE checkout.
+    no caching). Boards with ``build.template = "mbed"`` get an Mbed CE project compiled against
+    ``mbed_os`` (else $MBED_OS_PATH); without a tree that raises MbedTreeMissing (naming what to
+    install) unless ``generate_only`` asks for the project alone. ``mbed_work_dir`` holds the kept
+    per-board Mbed build folders (default harness.build.mbed.work_root()).
     """
     t0 = time.monotonic()
     board = load_board(board) if isinstance(board, str) else board
@@ -128,6 +141,7 @@ def build_firmware(
             "there would not boot"
         )
     ld_text = render_linker_script(board) if template == "bare-metal" else ""
+    os_path = mbed_os_path(mbed_os) if template == "mbed" else None
     key = cache_key(
         {
             "template": template,
@@ -139,6 +153,7 @@ def build_firmware(
             "linker_script": ld_text,
             "toolchain": tc.version if tc else "none",
             "templates": build_logic_hash(template),
+            **({"mbed_os": tree_identity(os_path)} if os_path else {}),
         }
     )
     build_id = key[:12]
@@ -160,11 +175,12 @@ def build_firmware(
         },
     }
 
+    cache = BuildCache(Path(cache_dir)) if cache_dir is not None else None
     if template == "mbed":
-        result = _build_mbed(board, sources, out, defines, tc, mbed_os, timeout_s, common)
+        result = _build_mbed(board, sources, out, defines, tc, os_path, timeout_s, common,
+                             cache=cache, key=key, generate_only=generate_only, work_dir=mbed_work_dir)
     else:
         assert tc is not None
-        cache = BuildCache(Path(cache_dir)) if cache_dir is not None else None
         entry = cache.lookup(key) if cache else None
         if cache and entry:
             cache.restore(entry, out)
@@ -274,29 +290,52 @@ def _build_mbed(
     out: Path,
     defines: dict[str, Any],
     tc: Toolchain | None,
-    mbed_os: Path | str | None,
+    os_path: Path | None,
     timeout_s: float,
     common: dict[str, Any],
+    *,
+    cache: BuildCache | None,
+    key: str,
+    generate_only: bool,
+    work_dir: Path | None,
 ) -> BuildResult:
-    os_path = mbed_os_path(mbed_os)
     project = generate_project(board, sources, out / "mbed", defines, os_path)
     commands = shell_commands(project)
-    if os_path is None:
+    for name in CACHED_FILES:
+        (out / name).unlink(missing_ok=True)  # never leave an older image beside a failed build
+    if generate_only:
         return BuildResult(
             **common, status="generated, not compiled", elf=None, bin=None, hex=None, footprint=None,
             firmware_sha256=None, cache_hit=False, project_dir=project.folder, commands=commands,
         )  # fmt: skip
+    if os_path is None:
+        manifest = {**{k: str(v) if isinstance(v, Path) else v for k, v in common.items()},
+                    "status": "failed: no Mbed CE tree", "project_dir": str(project.folder), "commands": commands}
+        (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        raise MbedTreeMissing(no_tree_message(board), project.folder, commands)
+    check_tree(board, os_path)
     if tc is None:
         find_toolchain()  # raises the "not found" StageError
     assert tc is not None
-    built = compile_project(board, project, timeout_s)
-    shutil.copy2(built, out / ELF)
-    run_tool([tc.objcopy, "-O", "binary", str(out / ELF), str(out / BIN)], board=board.name, what="objcopy (bin)", timeout=60)
-    run_tool([tc.objcopy, "-O", "ihex", str(out / ELF), str(out / HEX)], board=board.name, what="objcopy (hex)", timeout=60)
-    model_objs = sorted((project.build_dir / "CMakeFiles").rglob("model/src/*.o"))
-    footprint = measure_footprint(out / ELF, board, model_objs)
-    (out / FOOTPRINT).write_text(json.dumps(footprint, indent=1) + "\n")
+    entry = cache.lookup(key) if cache else None
+    if cache and entry:
+        cache.restore(entry, out)
+        status, hit = "cached", True
+    else:
+        elf, model_objs, commands = compile_project(board, project, timeout_s, out, work_dir=work_dir)
+        run_tool([tc.objcopy, "-O", "binary", str(elf), str(out / BIN)], board=board.name, what="objcopy (bin)", timeout=60)
+        run_tool([tc.objcopy, "-O", "ihex", str(elf), str(out / HEX)], board=board.name, what="objcopy (hex)", timeout=60)
+        weights_objs = None
+        if sources.weights_sources is not None:
+            wanted = {Path(w).name for w in sources.weights_sources}
+            weights_objs = [o for o in model_objs if o.name.split("_", 1)[1].removesuffix(".obj") in wanted]
+        footprint = measure_footprint(elf, board, model_objs, weights_objs)
+        (out / FOOTPRINT).write_text(json.dumps(footprint, indent=1) + "\n")
+        if cache:
+            cache.store(key, [out / f for f in (ELF, BIN, HEX, FOOTPRINT)])
+        status, hit = "built", False
     return BuildResult(
-        **common, status="built", elf=out / ELF, bin=out / BIN, hex=out / HEX, footprint=footprint,
-        firmware_sha256=_sha256(out / BIN), cache_hit=False, project_dir=project.folder, commands=commands,
+        **common, status=status, elf=out / ELF, bin=out / BIN, hex=out / HEX,
+        footprint=json.loads((out / FOOTPRINT).read_text()), firmware_sha256=_sha256(out / BIN), cache_hit=hit,
+        project_dir=project.folder, commands=commands,
     )  # fmt: skip

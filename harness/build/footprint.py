@@ -14,6 +14,7 @@ from elftools.elf.sections import Symbol, SymbolTableSection
 from harness.config.board import BoardConfig
 
 _KINDS = ("STT_OBJECT", "STT_FUNC")
+HEAP_SECTION = ".heap"
 
 
 def _symbols_with_file(elf: ELFFile) -> Iterator[tuple[str, Symbol]]:
@@ -55,9 +56,11 @@ def measure_footprint(
 ) -> dict[str, Any]:
     """Footprint dict (written as footprint.json).
 
-    Flash = non-writable allocated sections + the load image of initialised data; RAM = data +
-    all NOBITS sections (.bss with the arena, the stack). The Berkeley ``text/data/bss`` triple
-    equals what ``arm-none-eabi-size`` prints. Constant data defined by ``weights_objects``
+    Flash = non-writable allocated sections + the load image of initialised data; RAM = every
+    allocated section placed in the board's RAM (.data, .bss with the arena, the stack, and code
+    copied to RAM such as the RP2040's) except a ``.heap`` section, which Mbed's linker scripts
+    stretch over whatever RAM is left (reported as ``ram.heap``, not as use). The Berkeley
+    ``text/data/bss`` triple equals what ``arm-none-eabi-size`` prints. Constant data defined by ``weights_objects``
     (default: all model objects) counts as weights, other model constants as ``model_const``;
     the largest zero-initialised model object is the arena.
     """
@@ -68,6 +71,8 @@ def measure_footprint(
         elf = ELFFile(fh)
         sections: dict[str, int] = {}
         kinds: dict[int, str] = {}
+        ram_code = 0  # read-only sections whose run address is RAM (code copied there at boot)
+        mem = board.memory
         for idx, sec in enumerate(elf.iter_sections()):
             if not sec["sh_flags"] & SH_FLAGS.SHF_ALLOC or sec["sh_size"] == 0:
                 continue
@@ -78,6 +83,8 @@ def measure_footprint(
                 kinds[idx] = "data"
             else:
                 kinds[idx] = "text"
+                if mem.ram_base <= sec["sh_addr"] < mem.ram_base + mem.ram_size:
+                    ram_code += sec["sh_size"]
         by_kind = {k: sum(sections[s.name] for i, s in enumerate(elf.iter_sections()) if kinds.get(i) == k)
                    for k in ("text", "data", "bss")}  # fmt: skip
         weights: dict[str, int] = {}
@@ -98,14 +105,15 @@ def measure_footprint(
 
     text, data, bss = by_kind["text"], by_kind["data"], by_kind["bss"]
     vectors = sections.get(".isr_vector", 0)
-    rodata = sum(v for k, v in sections.items() if k.startswith(".rodata"))
     weights_total, const_total = sum(weights.values()), sum(model_const.values())
+    # constants in .rodata* (bare-metal script) or merged into .text (Mbed's scripts)
+    rodata = max(sum(v for k, v in sections.items() if k.startswith(".rodata")), weights_total)
     stack = sections.get(".stack", 0)
+    heap = sections.get(HEAP_SECTION, 0)
     arena_symbol = max(model_bss, key=lambda k: model_bss[k]) if model_bss else None
     arena = model_bss[arena_symbol] if arena_symbol else 0
-    mem = board.memory
     flash_avail = mem.flash_size - mem.app_offset
-    flash_total, ram_total = text + data, data + bss
+    flash_total, ram_total = text + data, data + bss - heap + ram_code
     return {
         "board": board.name,
         "flash": {
@@ -123,9 +131,11 @@ def measure_footprint(
         },
         "ram": {
             "data": data,
-            "bss": bss - arena - stack,
+            "bss": bss - arena - stack - heap,
             "arena": arena,
             "stack": stack,
+            "code": ram_code,  # code copied to RAM at boot (RP2040 PICO_COPY_TO_RAM), also counted in flash
+            "heap": heap,
             "total": ram_total,
             "available": mem.ram_size,
             "used_pct": round(100.0 * ram_total / mem.ram_size, 2),

@@ -58,10 +58,12 @@ def first_errors(text: str, limit: int = 8) -> str:
     return "\n".join((errs or lines)[:limit])
 
 
-def run_tool(cmd: list[str], *, board: str, what: str, timeout: float, cwd: Path | None = None) -> str:
+def run_tool(
+    cmd: list[str], *, board: str, what: str, timeout: float, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> str:
     """Run a toolchain command; return its stderr+stdout text or raise StageError."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env)
     except subprocess.TimeoutExpired:
         raise StageError(f"build for board {board}: {what} timed out after {timeout:.0f} s: {shlex.join(cmd)}") from None
     except OSError as exc:

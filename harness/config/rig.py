@@ -97,6 +97,8 @@ class RigConfig(_Strict):
         min_length=1,
     )
     cross_check_tolerance: float = Field(0.02, gt=0, lt=1, description="Relative disagreement allowed between timing sources")
+    mbed_os: str | None = Field(None, description="Mbed CE checkout the real boards' firmware is built against "
+                                "(used when neither --mbed-os nor $MBED_OS_PATH is given)")
     source_file: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")

@@ -19,6 +19,7 @@ from rich.table import Table
 from harness.config.board import BoardConfig, load_board
 from harness.config.rig import DutSettings, RigConfig, load_rig
 from harness.errors import ConfigError, HarnessError, NotBuiltYet
+from harness.instruments.detect import detect_command
 from harness.instruments.energy import UNITS, InferenceMeasurement, summarize
 from harness.instruments.errors import InstrumentError
 
@@ -29,6 +30,9 @@ app = typer.Typer(help="Inspect the bench: probes, serial ports, instruments.", 
 @app.callback()
 def _rig_group() -> None:
     """Inspect the bench: probes, serial ports, instruments."""
+
+
+app.command("detect")(detect_command)
 
 
 # -- bench endpoints -------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 #include <cstdint>
 #include <sys/types.h>
 
-typedef enum { P1_11, p15, PH_0, CONSOLE_TX, CONSOLE_RX, NC = -1 } PinName;
+/* the pins the shipped real boards name (the real list: the target's PinNames.h, checked by test_mbed_pins.py) */
+typedef enum { P1_11, P1_3, P1_10, IO_15, IO_0, IO_1, PC_9, PB_13, PB_12, CONSOLE_TX, CONSOLE_RX, NC = -1 } PinName;
 
 namespace mbed {
 class DigitalOut {
