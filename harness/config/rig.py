@@ -6,11 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.config.loader import find_config, load_model
 
-TimingKind = Literal["scope", "logic-analyzer", "pa-trigger", "cycle-counter"]
+
+def _registered(group: str, value: str, extra: tuple[str, ...] = ()) -> str:
+    """A driver name must be installed (entry points, harness.instruments.registry)."""
+    from harness.instruments import registry
+
+    allowed = (*extra, *registry.names(group))
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not an installed {registry.GROUPS[group]} driver; allowed: {', '.join(allowed)}")
+    return value
 
 
 class _Strict(BaseModel):
@@ -29,21 +37,40 @@ class DutSettings(_Strict):
 
 
 class PowerAnalyzerSettings(_Strict):
-    kind: Literal["n6705a", "none"] = "n6705a"
+    kind: str = Field("n6705a", description="Power monitor driver (n6705a, ppk2, joulescope, or any installed "
+                                            "harness.power_monitors entry point); 'none' = a latency-only rig")
     resource: str = Field(
-        "sim", description="VISA resource, e.g. TCPIP0::192.0.2.10::5025::SOCKET; 'sim' = simulated N6705A"
+        "sim", description="Address of the monitor: VISA resource (n6705a), serial port (ppk2), device path "
+                           "(joulescope, e.g. u/js220/000415); 'sim' = its simulated counterpart"
     )
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Driver-specific settings, e.g. ppk2 mode = 'source' | 'ampere'")
     backend: Literal["@py", "@ivi", "@sim"] = "@py"
     timeout_ms: int = Field(10000, gt=0)
     sample_interval_s: float = Field(20.48e-6, gt=0, description="Requested interval; the analyzer quantises it")
     settle_s: float = Field(0.2, ge=0, description="Wait after switching the output on")
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from harness.instruments.registry import POWER_MONITORS
+
+        return _registered(POWER_MONITORS, v, ("none",))
+
 
 class TimingSettings(_Strict):
-    kind: TimingKind
+    kind: str = Field(description="Timing source driver: pa-trigger, digital-input, cycle-counter, scope, "
+                                  "logic-analyzer, or any installed harness.timing_sources entry point")
     resource: str | None = Field(None, description="VISA resource (scope) or sigrok driver (logic analyzer)")
     dialect: Literal["keysight", "rigol", "tektronix"] | None = None
     channel: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from harness.instruments.registry import TIMING_SOURCES
+
+        return _registered(TIMING_SOURCES, v)
 
 
 class RigConfig(_Strict):
