@@ -186,8 +186,8 @@ def _check_monitor(rig: RigConfig, resolve_monitor: Callable[[int], Any]) -> str
         finally:
             mon.close()
     assert ident is not None
-    sim = " (SIMULATED)" if ident.simulated else ""
-    return f"{ident.model} {ident.serial} fw {ident.firmware}{sim}; " + ", ".join(parts)
+    label = " (SIMULATED)" if ident.simulated else ""
+    return f"{ident.model} {ident.serial} fw {ident.firmware}{label}; " + ", ".join(parts)
 
 
 def drivers_table() -> Table:
