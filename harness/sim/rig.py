@@ -122,11 +122,8 @@ class SimRig:
         return self
 
     def _start_analyzer(self) -> Any:
-        try:
-            from harness.sim.n6705a import SimN6705A
-        except ImportError:
-            LOG.info("simulated N6705A not available; rig runs without a power analyzer")
-            return None
+        from harness.sim.n6705a import SimN6705A
+
         # the analyzer's noise floor: the largest of the boards' estimates (board files, [sim])
         noise = max((sd.board_config.sim.current_noise_a for sd in self.duts.values() if sd.board_config.sim), default=0.0)
         pa = SimN6705A(host="127.0.0.1", port=0, noise_a=noise)
