@@ -7,14 +7,13 @@ from __future__ import annotations
 import importlib
 import sqlite3
 import sys
-from collections.abc import Callable
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from harness import __version__
-from harness.errors import HarnessError, NotBuiltYet
+from harness.errors import HarnessError
 
 err_console = Console(stderr=True)
 
@@ -29,7 +28,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-# (command name, module, function, help shown if the stage is missing)
+# (command name, module, function, help when the function has no docstring)
 STAGE_COMMANDS: list[tuple[str, str, str, str]] = [
     ("compress", "harness.compress.cli", "compress", "Train, prune and quantize a model into an artifact."),
     ("build", "harness.build.cli", "build", "Generate C for an artifact and cross-compile firmware for a board."),
@@ -46,26 +45,13 @@ SUB_APPS: list[tuple[str, str, str]] = [
 ]
 
 
-def _not_built(name: str, reason: str) -> Callable[..., None]:
-    def command() -> None:
-        raise NotBuiltYet(f"'harness {name}' is not built yet ({reason}).")
-
-    return command
-
-
 def _register() -> None:
+    """Every stage is part of the product: a module that fails to import is a bug, shown as one."""
     for name, module, func, help_text in STAGE_COMMANDS:
-        try:
-            fn = getattr(importlib.import_module(module), func)
-            app.command(name, help=fn.__doc__ or help_text)(fn)
-        except (ImportError, AttributeError) as exc:
-            app.command(name, help=f"(not built yet) {help_text}")(_not_built(name, str(exc)))
+        fn = getattr(importlib.import_module(module), func)
+        app.command(name, help=fn.__doc__ or help_text)(fn)
     for name, module, help_text in SUB_APPS:
-        try:
-            sub = importlib.import_module(module).app
-            app.add_typer(sub, name=name, help=help_text)
-        except (ImportError, AttributeError) as exc:
-            app.command(name, help=f"(not built yet) {help_text}")(_not_built(name, str(exc)))
+        app.add_typer(importlib.import_module(module).app, name=name, help=help_text)
 
 
 @app.callback(invoke_without_command=True)

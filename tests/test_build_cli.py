@@ -15,7 +15,6 @@ import pytest
 
 from harness.ir import Artifact
 
-pytest.importorskip("harness.codegen")
 pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
 
 

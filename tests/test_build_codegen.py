@@ -17,7 +17,6 @@ from harness.config import load_board
 from harness.dut import DutLink
 from harness.ir import Artifact
 
-codegen = pytest.importorskip("harness.codegen")
 pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
 
 

@@ -16,12 +16,9 @@ from harness.compress.train import accuracy, train
 
 
 def _graph_acc(graph, ds) -> float:
-    try:
-        from harness.codegen.reference import run
-    except ImportError:  # the codegen reference is optional for this stage
-        out = irexec.run(graph, ds.x_test, fake_quantize=True)
-    else:
-        out = run(graph, ds.x_test)
+    from harness.codegen.reference import run
+
+    out = run(graph, ds.x_test)
     return float((out.argmax(1) == ds.y_test).mean() * 100)
 
 
@@ -121,9 +118,9 @@ def test_qat_keeps_accuracy_and_exports_quantizable_weights():
 def test_quantized_resnet_runs_on_the_codegen_reference(numeric):
     """The contract with code generation: residual adds, folded BN and every quant mode are accepted
     by the integer reference and stay close to the float graph."""
-    reference = pytest.importorskip("harness.codegen.reference")
     import torch
 
+    from harness.codegen import reference
     from harness.compress.models import build_model
 
     ds = digits_data()

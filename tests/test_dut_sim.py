@@ -16,8 +16,8 @@ from firmware_fixtures.fixture_model import INPUT_BYTES, fixture_output, fixture
 from harness.build import build_firmware
 from harness.config import load_board
 from harness.dut import DutLink, DutProtocolError
+from harness.sim import board as sim_board
 
-sim_board = pytest.importorskip("harness.sim.board")
 pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc")
 
 # GPIO-high window minus the reported lap: the pin writes and call/return around the counter

@@ -186,7 +186,8 @@ def test_instrument_measurement_dataclass_stores_directly(tmp_path: Path) -> Non
     """Contract with harness.instruments: asdict(InferenceMeasurement) minus 'index' is accepted."""
     from dataclasses import asdict
 
-    energy = pytest.importorskip("harness.instruments.energy")
+    from harness.instruments import energy
+
     m = energy.InferenceMeasurement(
         index=0, latency_s=0.0123, energy_j=1.2e-3, power_w=0.0976, baseline_power_w=0.012, energy_net_j=1.05e-3,
         power_net_w=0.0856, sample_interval_s=20.48e-6, timing_source="gpio",

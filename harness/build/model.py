@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import NotBuiltYet, StageError
+from harness.errors import StageError
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,8 @@ def resolve_model(
         artifact = model
     else:
         raise TypeError(f"build_firmware: unsupported model {type(model).__name__}")
-    try:
-        from harness.codegen import generate
-    except ImportError as exc:
-        raise NotBuiltYet(f"build: the code generator (harness.codegen.generate) is not available: {exc}") from None
+    from harness.codegen import generate
+
     if gen_dir.exists():
         shutil.rmtree(gen_dir)  # no stale files from an earlier model
     gen_dir.mkdir(parents=True)

@@ -1,5 +1,6 @@
-"""The rig for the length of a campaign: simulated parts started, the power analyzer opened per
-board channel, and every analyzer output switched off however the campaign ends."""
+"""The rig for the length of a campaign: its resources resolved (simulated parts started where
+the rig file asks for them), the power monitor opened per board, and every monitor output
+switched off, and confirmed off, however the campaign ends."""
 
 from __future__ import annotations
 
@@ -11,8 +12,13 @@ from typing import Any
 from harness.config.board import BoardConfig, load_board
 from harness.config.rig import DutSettings, RigConfig
 from harness.errors import StageError
+from harness.instruments import registry
+from harness.instruments.errors import InstrumentConnectionError
+from harness.instruments.protocols import PowerMonitor, TimingSource
+from harness.sim.rig import RigResources
 
 LOG = logging.getLogger(__name__)
+OFF_ATTEMPTS = 3  # output-off tries, each after the first over a fresh connection
 
 
 @dataclass
@@ -21,21 +27,25 @@ class Station:
 
     board: BoardConfig
     dut: DutSettings
-    serial: str  # from the rig file; "sim" = the simulated board's own endpoint
-    probe: str | None
-    analyzer: Any = None  # harness.instruments.n6705a.N6705A, opened on first use
-    sources: list[Any] = field(default_factory=list)
-    sim: Any = None  # harness.sim.rig.SimDut for simulated boards
+    resources: RigResources
+    monitor: PowerMonitor | None = None  # opened on first use
+    sources: list[TimingSource] = field(default_factory=list)
+    powered: bool = False
 
     @property
     def serial_url(self) -> str:
-        """Asked each time: a restarted simulated board listens on a new port."""
-        return self.sim.serial_url if (self.serial == "sim" and self.sim is not None) else self.serial
+        return self.resources.serial_url(self.board.name)
 
-    def sim_error(self) -> str | None:
-        if self.sim is None or self.sim.board.error is None:
-            return None
-        return str(self.sim.board.error)
+    @property
+    def probe(self) -> str | None:
+        return self.resources.probe(self.board.name)
+
+    def diagnosis(self) -> str | None:
+        return self.resources.diagnosis(self.board.name)
+
+    @property
+    def analyzer(self) -> PowerMonitor | None:  # the name older callers use
+        return self.monitor
 
 
 class Bench:
@@ -44,8 +54,9 @@ class Bench:
     def __init__(self, rig: RigConfig, boards: list[str]):
         self.rig = rig
         self.boards = boards
-        self.simrig: Any = None
+        self.resources: RigResources | None = None
         self.stations: dict[str, Station] = {}
+        self.off_unconfirmed: list[str] = []  # outputs that could not be confirmed off: said loudly
 
     def __enter__(self) -> Bench:
         try:
@@ -65,72 +76,94 @@ class Bench:
             if dut is None:
                 raise StageError(f"board {name!r} is not on rig {self.rig.name!r}")
             configs[name] = (load_board(name), dut)
-        sims = [(b, d) for b, d in configs.values() if b.simulated]
-        want_sim_pa = self.rig.power_analyzer.kind == "n6705a" and self.rig.power_analyzer.resource == "sim"
-        if sims or want_sim_pa:
-            from harness.sim.rig import SimRig
-
-            self.simrig = SimRig([b for b, _ in sims], [d for _, d in sims], analyzer=want_sim_pa).start()
+        self.resources = RigResources(self.rig, [b for b, _ in configs.values()]).start()
         for name, (board, dut) in configs.items():
-            sim = self.simrig.duts.get(name) if self.simrig is not None else None
-            if dut.serial == "sim" and sim is None:
-                raise StageError(f"{name}: serial = 'sim' but the board is not simulated; give its port")
-            probe = dut.probe or (sim.probe_uid if sim is not None else None)
-            self.stations[name] = Station(board, dut, dut.serial, probe, sim=sim)
-
-    @property
-    def analyzer_resource(self) -> str | None:
-        pa = self.rig.power_analyzer
-        if pa.kind == "none":
-            return None
-        if pa.resource == "sim":
-            return self.simrig.visa_resource if self.simrig is not None else None
-        return pa.resource
+            self.stations[name] = Station(board, dut, self.resources)
 
     def station(self, board: str) -> Station:
         return self.stations[board]
 
-    def power_up(self, st: Station) -> Any:
-        """Open the analyzer channel of this board and switch its supply on (limits from the
-        board file: voltage, current limit, OVP); returns the driver or None without analyzer."""
-        if st.analyzer is not None:
-            return st.analyzer
-        resource = self.analyzer_resource
-        if resource is None:
-            return None
-        from harness.instruments.n6705a import N6705A
+    def power_up(self, st: Station) -> PowerMonitor | None:
+        """Open the board's power monitor and switch its supply on (limits from the board file:
+        voltage, current limit, OVP); returns the monitor, or None on a latency-only rig."""
         from harness.instruments.sources import build_timing_sources
 
-        pa = self.rig.power_analyzer
-        st.analyzer = N6705A.open(resource, st.dut.analyzer_channel, pa.backend, pa.timeout_ms)
-        st.analyzer.apply_supply(st.board.supply, settle_s=pa.settle_s)
-        st.sources = build_timing_sources(self.rig, st.board)
-        return st.analyzer
+        if st.powered:
+            return st.monitor
+        res = st.resources.monitor(st.board.name)
+        if res is not None:
+            driver = registry.load(registry.POWER_MONITORS, res.driver)
+            st.monitor = driver.from_resource(res)
+            st.monitor.apply_supply(st.board.supply, settle_s=self.rig.power_analyzer.settle_s)
+        st.sources = build_timing_sources(self.rig, st.board, with_monitor=st.monitor is not None)
+        if not st.sources:
+            raise StageError(f"rig {self.rig.name!r}: no timing source left for {st.board.name} "
+                             "(add cycle-counter, scope or logic-analyzer to [[timing]])")
+        st.powered = True
+        return st.monitor
+
+    def heal(self, st: Station, exc: Exception) -> bool:
+        """After a broken monitor connection: reconnect (re-identify, re-apply the supply). True
+        if the measurement in flight may be retried."""
+        if st.monitor is None or not isinstance(exc, InstrumentConnectionError):
+            return False
+        LOG.warning("%s: power monitor connection broken (%s); reconnecting", st.board.name, exc)
+        try:
+            st.monitor.reconnect()
+        except Exception as again:
+            LOG.error("%s: reconnect failed: %s", st.board.name, again)
+            return False
+        LOG.info("%s: power monitor reconnected (%s)", st.board.name,
+                 st.monitor.identity.text() if st.monitor.identity else "?")
+        return True
 
     def identities(self, st: Station) -> str | None:
-        ident = getattr(st.analyzer, "identity", None)
-        if ident is None:
-            return None
-        return ",".join(str(x) for x in (ident.manufacturer, ident.model, ident.serial, ident.firmware)) + (
-            f" module {ident.module}" if getattr(ident, "module", None) else "")
+        ident = st.monitor.identity if st.monitor is not None else None
+        return ident.text() if ident is not None else None
+
+    def instruments(self, st: Station) -> list[dict[str, Any]]:
+        """What measured this board, with the simulated flag each instrument declared itself."""
+        out: list[dict[str, Any]] = []
+        ident = st.monitor.identity if st.monitor is not None else None
+        if ident is not None:
+            out.append({"role": "power monitor", "driver": ident.driver, "idn": ident.text(),
+                        "simulated": ident.simulated})
+        return out
+
+    def _switch_off(self, st: Station) -> None:
+        mon = st.monitor
+        assert mon is not None
+        last: Exception | None = None
+        for attempt in range(OFF_ATTEMPTS):
+            try:
+                if attempt:
+                    mon.reconnect(restore=False)
+                mon.output_off()
+                LOG.info("%s: power monitor output %d off (confirmed)", st.board.name, st.dut.analyzer_channel)
+                return
+            except Exception as exc:
+                last = exc
+                LOG.warning("%s: output off not confirmed (attempt %d/%d): %s", st.board.name, attempt + 1,
+                            OFF_ATTEMPTS, exc)
+        msg = (f"{st.board.name}: power monitor output {st.dut.analyzer_channel} could NOT be confirmed off after "
+               f"{OFF_ATTEMPTS} attempts ({last}); switch it off at the instrument")
+        LOG.error(msg)
+        self.off_unconfirmed.append(msg)
 
     def close(self) -> None:
-        """Outputs off first (safety), then everything else; never raises."""
+        """Outputs off first (safety, each confirmed by reading the state back, retried over a
+        fresh connection), then everything else; never raises."""
         for st in self.stations.values():
-            if st.analyzer is not None:
-                try:
-                    st.analyzer.output_off()
-                    LOG.info("%s: analyzer channel %d output off", st.board.name, st.dut.analyzer_channel)
-                except Exception as exc:
-                    LOG.error("%s: could not switch analyzer channel %d off: %s", st.board.name,
-                              st.dut.analyzer_channel, exc)
+            if st.monitor is not None:
+                self._switch_off(st)
                 with contextlib.suppress(Exception):
-                    st.analyzer.close()
-                st.analyzer = None
+                    st.monitor.close()
+                st.monitor = None
             for s in st.sources:
                 with contextlib.suppress(Exception):
                     s.close()
-        if self.simrig is not None:
+            st.powered = False
+        if self.resources is not None:
             with contextlib.suppress(Exception):
-                self.simrig.stop()
-            self.simrig = None
+                self.resources.stop()
+            self.resources = None

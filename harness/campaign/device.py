@@ -102,50 +102,46 @@ def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int) -> A
 
 def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], warmup: int,
                         store_one: Callable[[int, Any, Any, Any], None]) -> None:
-    """Measure each missing repetition as its own triggered window and store it at once."""
-    from harness.instruments.measure import MeasureSettings, measure_inferences
+    """Measure each missing repetition as its own triggered window and store it at once. A
+    broken monitor connection is healed (reconnect, re-identify, supply re-applied) and the
+    repetition in flight is taken again; nothing else of the configuration is repeated."""
+    from harness.instruments.measure import MeasureSettings, calibrate_latency, measure_inferences
 
     pa = bench.power_up(st)
-    if pa is None:
-        raise StageError(f"rig {bench.rig.name!r} has no power analyzer: nothing to measure energy with")
     calib = link.infer(1, warmup, IDLE_GAP_US)
-    trigger = st.dut.trigger_pin if any(s.name == "pa-trigger" for s in st.sources) else None
+    trigger = st.dut.trigger_pin if any(s.needs_monitor for s in st.sources) else None
     lat = calib.latencies_s()[0]
-    if lat is None:  # a 24-bit SysTick wrapped: the inference is long; time it on the analyzer
-        lat = calibrate_on_analyzer(bench, st, link, trigger, floor_s=(1 << 24) / st.board.clock_hz)
+    tint0 = bench.rig.power_analyzer.sample_interval_s
+    if lat is None and pa is not None:  # a 24-bit SysTick wrapped: the inference is long; time it on the monitor
+        lat = _healing(bench, st, lambda: calibrate_latency(
+            pa, link, st.board.clock_hz, MeasureSettings(warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint0),
+            trigger))
     # the rig's interval, coarsened only when a long inference would not fit the digitizer
-    tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * lat / 400_000)
+    tint = max(tint0, 2.0 * lat / 400_000) if lat is not None else tint0
     settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint,
                                expected_latency_s=lat, cross_check_tolerance=bench.rig.cross_check_tolerance)
-    records: list[Any] = []  # the raw record of the latest repetition
-    for rep in reps:
+    records: list[Any] = []  # the raw record of the repetition in hand (none on a latency-only rig)
+
+    def one() -> Any:
         records.clear()
-        (m,) = measure_inferences(pa, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger,
+        (m,) = measure_inferences(st.monitor, link, st.board.clock_hz, st.sources, settings, trigger_pin=trigger,
                                   on_record=lambda _i, wf, _m: records.append(wf))
-        store_one(rep, m, calib, records[0])
+        return m
+
+    for rep in reps:
+        m = _healing(bench, st, one)
+        store_one(rep, m, calib, records[0] if records else None)
 
 
-def calibrate_on_analyzer(bench: Bench, st: Station, link: Any, trigger: int | None, floor_s: float) -> float:
-    """Latency of one inference from the analyzer's current waveform alone, widening the record
-    until the pulse fits (for inferences the on-chip counter cannot time)."""
-    from harness.instruments.errors import InstrumentError
-    from harness.instruments.measure import MeasureSettings, measure_inferences
-    from harness.instruments.timing import PaTriggerTiming
+HEAL_ATTEMPTS = 3
 
-    if trigger is None:
-        raise StageError(f"{st.board.name}: the on-chip counter wrapped and the rig has no pa-trigger timing source")
-    guess = 4 * floor_s
-    last: Exception | None = None
-    for _ in range(4):
-        # a coarse interval keeps the long record within the digitizer's points
-        tint = max(bench.rig.power_analyzer.sample_interval_s, 2.0 * guess / 100_000)
-        settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, expected_latency_s=guess,
-                                   sample_interval_s=tint)
+
+def _healing(bench: Bench, st: Station, step: Callable[[], Any]) -> Any:
+    """Run ``step``; on a broken monitor connection heal it and run the step again."""
+    for attempt in range(HEAL_ATTEMPTS + 1):
         try:
-            (m,) = measure_inferences(st.analyzer, link, st.board.clock_hz, [PaTriggerTiming()], settings,
-                                      trigger_pin=trigger)
-            return m.latency_s
-        except InstrumentError as exc:
-            last = exc
-            guess *= 4
-    raise StageError(f"{st.board.name}: could not time the inference on the analyzer: {last}")
+            return step()
+        except Exception as exc:
+            if attempt == HEAL_ATTEMPTS or not bench.heal(st, exc):
+                raise
+    raise AssertionError("unreachable")

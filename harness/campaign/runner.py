@@ -20,8 +20,6 @@ from harness.errors import HarnessError
 
 LOG = logging.getLogger("harness.campaign")
 DONE_STATES = ("measured", "does-not-fit")
-RETRYABLE = ("DutTimeout", "DutError", "DutProtocolError", "SimTimeout", "SimFault", "SimError", "InstrumentError",
-             "FlashError", "TimeoutError", "ConnectionError", "OSError", "SerialException")
 
 
 @dataclass
@@ -33,6 +31,7 @@ class RunSummary:
     does_not_fit: int
     skipped: int
     seconds: float
+    off_unconfirmed: tuple[str, ...] = ()  # outputs the bench could not confirm off: reported loudly
 
 
 class CampaignRunner:
@@ -45,6 +44,7 @@ class CampaignRunner:
         self.preparer = Preparer(campaign, run_dir, cache_dir)
         self.display = display  # harness.campaign.display.Display or None
         self.points = expand(campaign)
+        self._bench: Any = None
 
     # -- helpers ------------------------------------------------------------------------------
     def _say(self, point: ConfigPoint | None, stage: str, message: str, level: str = "info") -> None:
@@ -138,7 +138,8 @@ class CampaignRunner:
                     cid, firmware_sha256=build.firmware_sha256, firmware_path=str(firmware), build_id=build.build_id,
                     model_hash=build.model_hash, toolchain=build.toolchain, board=p.board, probe_id=st.probe,
                     serial_port=st.serial_url, timing_sources=",".join(t.kind for t in self.rig.timing),
-                    instrument_idn=bench.identities(st) if st.analyzer else None,
+                    instrument_idn=bench.identities(st),
+                    extra={"board_simulated": st.board.simulated, "instruments": bench.instruments(st)},
                 )
                 if self.store.get_config(cid).get("device_accuracy") is None:
                     self._say(p, "verify", f"checking outputs on {self.campaign.accuracy_samples} test inputs")
@@ -164,10 +165,10 @@ class CampaignRunner:
             except Exception as exc:
                 _raise_if_storage(exc)  # a full / read-only disk fails every configuration: stop, resume later
                 reason = f"{type(exc).__name__}: {exc}"
-                sim_err = st.sim_error()
-                if sim_err:
-                    reason += f" (simulated board: {sim_err})"
-                retry = attempt < attempts and (type(exc).__name__ in RETRYABLE or isinstance(exc, HarnessError))
+                why = st.diagnosis()
+                if why:
+                    reason += f" ({why})"
+                retry = attempt < attempts and isinstance(exc, retryable_errors())
                 self._say(p, "measure", f"attempt {attempt} failed: {reason}", "warning" if retry else "error")
                 if not retry:
                     self.store.set_status(cid, "failed", reason)
@@ -202,7 +203,7 @@ class CampaignRunner:
     def _store_measurement(self, p: ConfigPoint, st: Station, rep: int, m: Any, calib: Any, wf: Any) -> None:
         fields = asdict(m)
         fields.pop("index", None)
-        if self.campaign.save_traces:  # the raw record first, then the row that points to it
+        if self.campaign.save_traces and wf is not None:  # the raw record first, then the row that points to it
             import numpy as np
 
             fields["trace_path"] = str(self.store.write_trace(
@@ -233,6 +234,7 @@ class CampaignRunner:
             futures: list[Future[Prepared]] = [pool.submit(self._prepare_safe, p) for p in todo]
             try:
                 with self._flash_scope(boards), Bench(self.rig, boards) if boards else _NoBench() as bench:
+                    self._bench = bench
                     for p, fut in zip(todo, futures, strict=True):
                         if self.display is not None:
                             self.display.begin(p)
@@ -252,8 +254,11 @@ class CampaignRunner:
                 raise
         statuses = self.store.statuses()
         count = {s: sum(1 for v in statuses.values() if v == s) for s in ("measured", "failed", "does-not-fit")}
+        unconfirmed = tuple(getattr(self._bench, "off_unconfirmed", ()) or ())
+        for msg in unconfirmed:
+            self._say(None, "safety", msg, "error")
         return RunSummary(self.run_dir, len(self.points), count["measured"], count["failed"], count["does-not-fit"],
-                          skipped, time.monotonic() - t0)
+                          skipped, time.monotonic() - t0, unconfirmed)
 
     def _flash_scope(self, boards: list[str]) -> Any:
         """Simulated boards keep their flash per run folder (whose lock this process holds), so
@@ -284,7 +289,17 @@ def _raise_if_storage(exc: BaseException) -> None:
         raise err from exc
 
 
+def retryable_errors() -> tuple[type[BaseException], ...]:
+    """Errors worth another attempt (flash again, reconnect): every stage error the drivers
+    raise (typed: DUT link, instrument, flash), and transport failures. Decided by class."""
+    import serial
+
+    return (HarnessError, TimeoutError, ConnectionError, OSError, serial.SerialException)
+
+
 class _NoBench:
+    off_unconfirmed: tuple[str, ...] = ()
+
     def __enter__(self) -> None:
         return None
 

@@ -97,6 +97,10 @@ def _run_locked(campaign: Any, path: Path, rig_cfg: Any, out: Path, run_dir: Pat
         paths = report(run_dir)
         for p in paths.get("report", []):
             console.print(f"report: {p}")
+    if summary.off_unconfirmed:  # never swallowed: the last thing on screen, and a failing exit
+        for msg in summary.off_unconfirmed:
+            console.print(f"[bold red]SAFETY: {msg}[/]")
+        raise HarnessError("some power-monitor outputs could not be confirmed off (see above and campaign.log)")
     return summary
 
 

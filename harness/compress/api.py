@@ -96,10 +96,7 @@ def graph_accuracy(graph: Graph, x: np.ndarray, y: np.ndarray) -> tuple[float, s
     if graph.numeric == "float32":  # plain float math: torch is as exact as the reference, and faster
         out, method = irexec.run(graph, x), "float-ir-torch"
     else:
-        try:
-            from harness.codegen.reference import run as reference_run
-        except ImportError:
-            out, method = irexec.run(graph, x, fake_quantize=True), "fake-quant-torch"
-        else:
-            out, method = reference_run(graph, x), "reference"
+        from harness.codegen.reference import run as reference_run
+
+        out, method = reference_run(graph, x), "reference"
     return float((np.asarray(out).argmax(1) == y).mean() * 100.0), method

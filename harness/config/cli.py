@@ -103,5 +103,9 @@ def validate(
         except HarnessError as exc:
             bad += 1
             console.print(f"[red]FAIL[/] {escape(str(exc))}", highlight=False)
+    from harness.instruments import registry
+
+    for group in registry.GROUPS:  # what rig and board files may name: installed drivers (entry points)
+        console.print(f"drivers ({registry.GROUPS[group]}): " + ", ".join(registry.names(group)), highlight=False)
     if bad:
         raise typer.Exit(2)

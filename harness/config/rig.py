@@ -16,8 +16,17 @@ from harness.config.loader import find_config, load_model
 if TYPE_CHECKING:
     from harness.config.board import BoardConfig
 
-TimingKind = Literal["scope", "logic-analyzer", "pa-trigger", "cycle-counter"]
 ModuleName = Literal[tuple(L.N6705_MODULES)]  # type: ignore[valid-type]
+
+
+def _registered(group: str, value: str, extra: tuple[str, ...] = ()) -> str:
+    """A driver name must be installed (entry points, harness.instruments.registry)."""
+    from harness.instruments import registry
+
+    allowed = (*extra, *registry.names(group))
+    if value not in allowed:
+        raise ValueError(f"{value!r} is not an installed {registry.GROUPS[group]} driver; allowed: {', '.join(allowed)}")
+    return value
 
 
 class _Strict(BaseModel):
@@ -49,10 +58,14 @@ class DutSettings(_Strict):
 
 
 class PowerAnalyzerSettings(_Strict):
-    kind: Literal["n6705a", "none"] = "n6705a"
+    kind: str = Field("n6705a", description="Power monitor driver (n6705a, ppk2, joulescope, or any installed "
+                                            "harness.power_monitors entry point); 'none' = a latency-only rig")
     resource: str = Field(
-        "sim", description="VISA resource, e.g. TCPIP0::192.0.2.10::5025::SOCKET; 'sim' = simulated N6705A"
+        "sim", description="Address of the monitor: VISA resource (n6705a), serial port (ppk2), device path "
+                           "(joulescope, e.g. u/js220/000415); 'sim' = its simulated counterpart"
     )
+    options: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="Driver-specific settings, e.g. ppk2 mode = 'source' | 'ampere'")
     backend: Literal["@py", "@ivi", "@sim"] = "@py"
     timeout_ms: int = Field(10000, ge=100, le=L.MAX_TIMEOUT_MS)
     sample_interval_s: float = Field(20.48e-6, ge=L.MIN_SAMPLE_INTERVAL_S, le=L.MAX_SAMPLE_INTERVAL_S,
@@ -64,11 +77,18 @@ class PowerAnalyzerSettings(_Strict):
     def _resource(cls, v: str) -> str:
         return v if v == "sim" else E.check_visa_resource(v)
 
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from harness.instruments.registry import POWER_MONITORS
+
+        return _registered(POWER_MONITORS, v, ("none",))
+
 
 class TimingSettings(_Strict):
-    kind: TimingKind
-    resource: str | None = Field(None, max_length=256,
-                                 description="VISA resource (scope) or sigrok driver (logic analyzer)")
+    kind: str = Field(description="Timing source driver: pa-trigger, digital-input, cycle-counter, scope, "
+                                  "logic-analyzer, or any installed harness.timing_sources entry point")
+    resource: str | None = Field(None, max_length=256, description="VISA resource (scope) or sigrok driver (logic analyzer)")
     dialect: Literal["keysight", "rigol", "tektronix"] | None = None
     channel: str | None = Field(None, pattern=r"^[A-Za-z0-9_:]{1,32}$")
 
@@ -85,6 +105,13 @@ class TimingSettings(_Strict):
             raise ValueError(f"resource {self.resource!r} is not a sigrok driver spec (e.g. fx2lafw or "
                              "fx2lafw:conn=1.5)")
         return self
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, v: str) -> str:
+        from harness.instruments.registry import TIMING_SOURCES
+
+        return _registered(TIMING_SOURCES, v)
 
 
 class RigConfig(_Strict):

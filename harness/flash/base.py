@@ -46,14 +46,12 @@ class Flasher(ABC):
 def flasher_for(
     board: BoardConfig, probe: str | None = None, drive: str | Path | None = None, timeout_s: float = 60.0
 ) -> Flasher:
-    """pyOCD for 'pyocd' and 'sim' boards (sim boards through the ``sim:`` probe plugin), the
-    mass-storage copy for 'msd' boards (``drive`` = the DAPLink mount point)."""
-    if board.flash.method == "msd" or drive is not None:
-        from harness.flash.msd import MassStorageFlasher
+    """The flasher registered (entry-point group ``harness.flashers``) under the board's
+    ``flash.method``; a ``drive`` (a DAPLink mount point) always means the mass-storage copy.
+    The simulated boards' method 'sim' is pyOCD through the ``sim:`` probe plugin."""
+    from harness.instruments import registry
 
-        return MassStorageFlasher(board, drive=drive, probe=probe, timeout_s=timeout_s)
-    from harness.flash.pyocd_flasher import PyocdFlasher
-
-    if probe is None and board.flash.method == "sim":
-        probe = f"sim:{board.name}"
-    return PyocdFlasher(board, probe=probe, timeout_s=timeout_s)
+    method = "msd" if drive is not None else board.flash.method
+    cls = registry.load(registry.FLASHERS, method)
+    flasher: Flasher = cls(board, probe=probe, drive=drive, timeout_s=timeout_s)
+    return flasher

@@ -17,7 +17,7 @@ MOUNT_ROOTS = ("/media", "/run/media", "/mnt", "/Volumes")
 
 def image_to_bin(firmware: Path, base: int) -> bytes:
     """Flatten an ELF/HEX/BIN into the contiguous binary a DAPLink expects at ``base``."""
-    from harness.sim.loader import load_segments
+    from harness.flash.image import load_segments
 
     segments = sorted(load_segments(firmware, base))
     if not segments:

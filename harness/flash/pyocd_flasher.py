@@ -32,6 +32,7 @@ class PyocdFlasher(Flasher):
         probe: str | None = None,
         timeout_s: float = 60.0,
         options: dict | None = None,
+        drive: str | Path | None = None,  # registry signature; pyOCD reaches boards by probe, not drive
     ):
         self.board = board
         self.probe = probe
@@ -131,7 +132,7 @@ class PyocdFlasher(Flasher):
     def program(self, firmware: str | Path, verify: bool = True) -> None:
         from pyocd.flash.file_programmer import FileProgrammer
 
-        from harness.sim.loader import image_format, load_segments
+        from harness.flash.image import image_format, load_segments
 
         path = Path(firmware)
         if not path.is_file():

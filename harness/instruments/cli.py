@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-import importlib
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,11 +17,13 @@ from rich.console import Console
 from rich.table import Table
 
 from harness.config.board import BoardConfig, load_board
-from harness.config.rig import DutSettings, RigConfig, load_rig
-from harness.errors import ConfigError, HarnessError, NotBuiltYet
+from harness.config.rig import RigConfig, load_rig
+from harness.errors import ConfigError, HarnessError
+from harness.instruments import registry
 from harness.instruments.detect import detect_command
 from harness.instruments.energy import UNITS, InferenceMeasurement, summarize
 from harness.instruments.errors import InstrumentError
+from harness.sim.rig import RigResources
 
 console = Console()
 app = typer.Typer(help="Inspect the bench: probes, serial ports, instruments.", no_args_is_help=True)
@@ -36,43 +38,26 @@ app.command("detect")(detect_command)
 
 
 # -- bench endpoints -------------------------------------------------------------------------
-def _sim_rig_class() -> Any:
-    try:
-        return importlib.import_module("harness.sim.rig").SimRig
-    except (ImportError, AttributeError) as exc:
-        raise NotBuiltYet(f"the simulated rig (harness.sim.rig.SimRig) is not available: {exc}") from None
-
-
-def _uses_sim(rig: RigConfig) -> bool:
-    return rig.power_analyzer.resource == "sim" or any(d.serial == "sim" for d in rig.duts)
-
-
 @contextmanager
-def rig_endpoints(rig: RigConfig) -> Iterator[Callable[[str], tuple[str, str]]]:
-    """``resolve(board) -> (analyzer VISA resource, DUT serial port)``; 'sim' addresses come from
-    the simulated rig, which runs for the duration (harness.sim.rig.SimRig, imported lazily)."""
-    duts = {d.board: d for d in rig.duts}
-    if not _uses_sim(rig):
-        yield lambda board: (rig.power_analyzer.resource, duts[board].serial)
-        return
-    with _sim_rig_class().from_rig(rig) as sim_rig:
+def rig_endpoints(rig: RigConfig, boards: list[BoardConfig] | None = None
+                  ) -> Iterator[Callable[[str], tuple[str, str]]]:
+    """``resolve(board) -> (power-monitor address, DUT serial port)`` with the rig's 'sim'
+    values resolved (simulated parts run for the duration); '' when the rig has no monitor."""
+    if boards is None:
+        boards = [load_board(d.board) for d in rig.duts]
+    with RigResources(rig, boards) as res:
 
         def resolve(board: str) -> tuple[str, str]:
-            resource = rig.power_analyzer.resource
-            if resource == "sim":
-                if sim_rig.visa_resource is None:
-                    raise InstrumentError("the simulated rig started without its N6705A")
-                resource = sim_rig.visa_resource
-            port = duts[board].serial
-            return resource, (sim_rig[board].serial_url if port == "sim" else port)
+            mon = res.monitor(board)
+            return (mon.address if mon is not None else ""), res.serial_url(board)
 
         yield resolve
 
 
-def _flash(board: BoardConfig, dut: DutSettings, firmware: Path) -> None:
+def _flash(board: BoardConfig, probe: str | None, firmware: Path) -> None:
     from harness.flash import flasher_for
 
-    flasher_for(board, probe=dut.probe).program(firmware, verify=True)
+    flasher_for(board, probe=probe).program(firmware, verify=True)
 
 
 # -- measure ---------------------------------------------------------------------------------
@@ -90,10 +75,11 @@ def _input_bytes(path: Path | None, size: int) -> bytes:
 def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: int = 8, *, flash: bool = True,
                     gap_us: int = 20_000, out: Path | None = None, input_file: Path | None = None
                     ) -> tuple[list[InferenceMeasurement], Path]:
-    """Flash (optional), power the board from the analyzer, measure n inferences, store JSON."""
+    """Flash (optional), power the board from its monitor, measure n inferences, store JSON.
+    The expected latency comes from a calibration inference, timed on the monitor when the
+    on-chip counter wraps (as the campaign does); a rig without a monitor measures latency only."""
     from harness.dut.link import DutLink
     from harness.instruments.measure import MeasureSettings, measure_inferences
-    from harness.instruments.n6705a import N6705A
     from harness.instruments.safety import terminate_as_exit
     from harness.instruments.sources import build_timing_sources
 
@@ -101,31 +87,32 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
     dut = rig.dut_for(board.name)
     if dut is None:
         raise ConfigError(rig.source_file or rig_name, [f"no [[duts]] entry for board {board.name!r}"])
-    if rig.power_analyzer.kind != "n6705a":
-        raise NotBuiltYet("measuring without a power analyzer (power_analyzer.kind = 'none') is not supported")
     settings = MeasureSettings(n=n, gap_us=gap_us, sample_interval_s=rig.power_analyzer.sample_interval_s,
                                cross_check_tolerance=rig.cross_check_tolerance)
-    with terminate_as_exit(), rig_endpoints(rig) as resolve:
-        resource, port = resolve(board.name)
-        pa = N6705A.open(resource, dut.analyzer_channel, rig.power_analyzer.backend, rig.power_analyzer.timeout_ms)
-        with pa:
+    with terminate_as_exit(), RigResources(rig, [board]) as res, contextlib.ExitStack() as stack:
+        where = res.monitor(board.name)
+        pa = None
+        if where is not None:
+            pa = registry.load(registry.POWER_MONITORS, where.driver).from_resource(where)
+            stack.callback(pa.close)  # output off (confirmed) and release, on every exit path
             pa.apply_supply(board.supply, settle_s=rig.power_analyzer.settle_s)
-            if flash:
-                if firmware is None:
-                    raise HarnessError("--firmware is required unless --no-flash is given")
-                _flash(board, dut, firmware)
-            sources = build_timing_sources(rig, board)
-            try:
-                with DutLink(port, baudrate=dut.baudrate or board.uart.baudrate) as link:
-                    link.resync()
-                    info = link.identify()
-                    link.load_input(_input_bytes(input_file, info.input_bytes))
-                    results = measure_inferences(pa, link, board.clock_hz, sources, settings,
-                                                 trigger_pin=dut.trigger_pin)
-            finally:
-                for s in sources:
-                    s.close()
-            identity = pa.identity
+        if flash:
+            if firmware is None:
+                raise HarnessError("--firmware is required unless --no-flash is given")
+            _flash(board, res.probe(board.name), firmware)
+        sources = build_timing_sources(rig, board, with_monitor=pa is not None)
+        if not sources:
+            raise HarnessError(f"rig {rig.name!r} has no power monitor and no timing source that works without one "
+                               "(add cycle-counter, scope or logic-analyzer to [[timing]])")
+        for s in sources:
+            stack.callback(s.close)
+        trigger = dut.trigger_pin if any(s.needs_monitor for s in sources) else None
+        with DutLink(res.serial_url(board.name), baudrate=dut.baudrate or board.uart.baudrate) as link:
+            link.resync()
+            info = link.identify()
+            link.load_input(_input_bytes(input_file, info.input_bytes))
+            results = measure_inferences(pa, link, board.clock_hz, sources, settings, trigger_pin=trigger)
+        identity = pa.identity if pa is not None else None
     path = out or Path("results") / "measure" / f"{board.name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     _store(path, board, rig, firmware, identity, settings, results)
     return results, path
@@ -136,6 +123,7 @@ def _store(path: Path, board: BoardConfig, rig: RigConfig, firmware: Path | None
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "board": board.name, "rig": rig.name, "firmware": str(firmware) if firmware else None,
+        "board_simulated": board.simulated,
         "analyzer": identity.__dict__ if identity else None, "settings": settings.__dict__, "units": UNITS,
         "inferences": [r.to_dict() for r in results],
         "summary": {k: {"mean": m, "std": s} for k, (m, s) in summarize(results).items()},
@@ -187,21 +175,39 @@ def _check(rows: list[tuple[str, str, bool, str]], what: str, target: str, fn: A
         rows.append((what, target, False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
 
 
-def _check_analyzer(resource: str, backend: str, timeout_ms: int, channels: list[int]) -> str:
-    from harness.instruments.n6705a import N6705A
-    from harness.instruments.visa import ScpiInstrument, open_resource
-
-    inst = ScpiInstrument(open_resource(resource, backend, timeout_ms), f"N6705 at {resource}")
-    try:
-        parts = []
-        for ch in channels:
-            ident = N6705A(inst, ch).identify()
-            if ident.stale_errors:
+def _check_monitor(rig: RigConfig, resolve_monitor: Callable[[int], Any]) -> str:
+    """Open the rig's power monitor on every channel its boards use and identify it."""
+    channels = sorted({d.analyzer_channel for d in rig.duts})
+    parts, ident = [], None
+    for ch in channels:
+        where = resolve_monitor(ch)
+        mon = registry.load(registry.POWER_MONITORS, where.driver).from_resource(where)
+        try:
+            ident = mon.identity
+            if ident is not None and ident.stale_errors:
                 raise InstrumentError(f"error queue was not empty: {list(ident.stale_errors)}")
-            parts.append(f"ch{ch}={ident.module}")
-        return f"{ident.model} {ident.serial} fw {ident.firmware}; " + ", ".join(parts)
-    finally:
-        inst.close()
+            parts.append(f"ch{ch}={ident.module}" if ident is not None and ident.module else f"ch{ch}")
+        finally:
+            mon.close()
+    assert ident is not None
+    label = " (SIMULATED)" if ident.simulated else ""
+    return f"{ident.model} {ident.serial} fw {ident.firmware}{label}; " + ", ".join(parts)
+
+
+def drivers_table() -> Table:
+    """Every installed driver (entry points), so a third-party package shows up, and whether
+    it imports."""
+    table = Table(title="installed drivers")
+    for col in ("kind", "name", "provided by", "loads"):
+        table.add_column(col)
+    for d in registry.installed():
+        try:
+            registry.load(d.group, d.name)
+            ok = "[green]yes[/]"
+        except HarnessError as exc:
+            ok = f"[red]no[/]: {exc}"
+        table.add_row(d.kind, d.name, f"{d.distribution} ({d.target})", ok)
+    return table
 
 
 def _check_visa(resource: str, backend: str, timeout_ms: int) -> str:
@@ -241,14 +247,15 @@ def _check_sigrok(driver: str) -> str:
     return f"sigrok-cli present (driver {driver})"
 
 
-def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[tuple[str, str, bool, str]]:
-    """Reachability checks for every part of the rig; ``resolve(board) -> (resource, port)``."""
+def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]],
+             resolve_monitor: Callable[[int], Any] | None = None) -> list[tuple[str, str, bool, str]]:
+    """Reachability checks for every part of the rig; ``resolve(board) -> (monitor address, port)``,
+    ``resolve_monitor(channel) -> MonitorResource``."""
     rows: list[tuple[str, str, bool, str]] = []
     pa = rig.power_analyzer
-    if pa.kind == "n6705a":
-        resource = resolve(rig.duts[0].board)[0]
-        channels = sorted({d.analyzer_channel for d in rig.duts})
-        _check(rows, "power analyzer", resource, lambda: _check_analyzer(resource, pa.backend, pa.timeout_ms, channels))
+    if pa.kind != "none" and resolve_monitor is not None:
+        address = resolve(rig.duts[0].board)[0]
+        _check(rows, f"power monitor ({pa.kind})", address, lambda: _check_monitor(rig, resolve_monitor))
     for t in rig.timing:
         if t.kind == "scope" and t.resource:
             _check(rows, f"scope ({t.dialect})", t.resource, lambda t=t: _check_visa(t.resource, pa.backend, pa.timeout_ms))
@@ -265,14 +272,24 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
 @app.command("doctor")
 def doctor(rig: str = typer.Argument("sim", help="Rig name or instruments/<rig>.toml")) -> None:
     """Check every instrument, serial port and debug probe of a rig; print OK/FAIL with reasons."""
-    cfg = load_rig(rig)  # the config-level checks first: boards, supply limits against the analyzer's range
-    with rig_endpoints(cfg) as resolve:
-        rows = diagnose(cfg, resolve)
+    cfg = load_rig(rig)  # config-level checks first: boards, supply limits against the analyzer's range
+    with RigResources(cfg, [load_board(d.board) for d in cfg.duts]) as res:
+
+        def resolve(board: str) -> tuple[str, str]:
+            mon = res.monitor(board)
+            return (mon.address if mon is not None else ""), res.serial_url(board)
+
+        def resolve_monitor(channel: int) -> Any:
+            dut = next(d for d in cfg.duts if d.analyzer_channel == channel)
+            return res.monitor(dut.board)
+
+        rows = diagnose(cfg, resolve, resolve_monitor)
     table = Table(title=f"rig {cfg.name}")
     for col in ("part", "address", "status", "detail"):
         table.add_column(col)
     for what, target, ok, detail in rows:
         table.add_row(what, target, "[green]OK[/]" if ok else "[red]FAIL[/]", detail)
     console.print(table)
+    console.print(drivers_table())
     if not all(ok for *_, ok, _ in rows):
         raise typer.Exit(1)

@@ -1,4 +1,4 @@
-"""Instrument errors. Kept here until the lead moves them into harness.errors."""
+"""Instrument errors, typed so that callers decide on retries by class, never by message."""
 
 from __future__ import annotations
 
@@ -15,3 +15,12 @@ class InstrumentError(StageError):
 
 class SafetyError(InstrumentError):
     """A requested setting would exceed the board's limits; nothing was sent to the instrument."""
+
+
+class InstrumentConnectionError(InstrumentError):
+    """The connection to the instrument broke or timed out (cable, reboot, a killed socket):
+    the driver's session is unusable until ``reconnect()``; the instrument itself may be fine."""
+
+
+class OutputOffUnconfirmed(SafetyError):
+    """An output could not be confirmed off, even over a fresh connection: check the bench."""

@@ -11,18 +11,20 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from harness.instruments.energy import InferenceMeasurement, measure_window
-from harness.instruments.errors import InstrumentError
-from harness.instruments.n6705a import N6705A
-from harness.instruments.timing import Evidence, PulseTiming, TimingSource, cross_check
+from harness.instruments.errors import InstrumentConnectionError, InstrumentError
+from harness.instruments.protocols import PowerMonitor, TimingSource
+from harness.instruments.timing import Evidence, PaTriggerTiming, PulseTiming, cross_check
 from harness.instruments.waveform import Waveform
 
 # Which source's latency is reported: those that time the GPIO (or the code) itself first; the
 # current-derived end edge of pa-trigger last, because boards keep drawing active current after
 # the GPIO falls (sending the reply, bookkeeping). Unknown sources rank after the analyzers.
-PRECEDENCE = {"scope": 0, "logic-analyzer": 1, "cycle-counter": 3, "pa-trigger": 4}
+PRECEDENCE = {"scope": 0, "logic-analyzer": 1, "digital-input": 1, "cycle-counter": 3, "pa-trigger": 4}
 UNKNOWN_PRECEDENCE = 2
 BUS_TRIGGER_LATENCY_S = 0.05
-FETCH_MARGIN_S = 10.0  # the inference is over when infer() returns: the record ends soon after  # host -> DUT command latency allowed for with a BUS trigger
+# host -> DUT command latency allowed for with a BUS trigger
+FETCH_MARGIN_S = 10.0  # the inference is over when infer() returns: the record ends soon after
+COUNTER_BITS = 24  # the shortest on-chip counter (SysTick); longer inferences may wrap it
 
 
 class InferenceRunner(Protocol):
@@ -60,13 +62,16 @@ def _counted(result: Any, clock_hz: float) -> list[tuple[int | None, float | Non
     return [(None if c is None else int(c), v) for c, v in zip(cycles, lat, strict=True)]
 
 
-def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sources: list[TimingSource],
-                       settings: MeasureSettings = MeasureSettings(), trigger_pin: int | None = None,
+def measure_inferences(pa: PowerMonitor | None, runner: InferenceRunner, clock_hz: float,
+                       sources: list[TimingSource], settings: MeasureSettings = MeasureSettings(),
+                       trigger_pin: int | None = None,
                        on_record: Callable[[int, Waveform, InferenceMeasurement], None] | None = None,
                        ) -> list[InferenceMeasurement]:
     """Run ``settings.n`` measured inferences on a board whose supply ``pa`` already provides.
 
-    ``trigger_pin``: the analyzer's digital-port pin wired to the GPIO (None = BUS trigger sent
+    ``pa`` None: a latency-only rig; latency from the sources that need no power monitor
+    (cycle counter, scope, logic analyzer), power and energy NaN ("n/a" in reports).
+    ``trigger_pin``: the monitor's digital input wired to the GPIO (None = software trigger sent
     just before each inference, less exact). The reported latency comes from the source ranked
     first in PRECEDENCE and the others are cross-checked against it; the energy window starts
     where a source locates the pulse on the record (pa-trigger: the current step at the
@@ -75,12 +80,11 @@ def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sou
     """
     if not sources:
         raise ValueError("at least one timing source is needed")
+    if pa is None:
+        return _latency_only(runner, clock_hz, sources, settings)
     expected = settings.expected_latency_s
     if expected is None:
-        calib = [v for _, v in _counted(runner.infer(1, settings.warmup, settings.gap_us), clock_hz)]
-        if any(v is None for v in calib):
-            raise InstrumentError("the cycle counter wrapped in the calibration run; give expected_latency_s")
-        expected = max(v for v in calib if v is not None)
+        expected = calibrate_latency(pa, runner, clock_hz, settings, trigger_pin)
     tint_hint = settings.sample_interval_s or 5.12e-6
     pre = settings.pretrigger_s if settings.pretrigger_s is not None else max(40 * tint_hint, 0.2 * expected)
     window = expected * settings.window_factor + settings.post_s
@@ -109,6 +113,55 @@ def measure_inferences(pa: N6705A, runner: InferenceRunner, clock_hz: float, sou
     return results
 
 
+def calibrate_latency(pa: PowerMonitor, runner: InferenceRunner, clock_hz: float, settings: MeasureSettings,
+                      trigger_pin: int | None) -> float:
+    """Expected latency for sizing the record: one unmeasured inference timed by the on-chip
+    counter, or, when the counter wrapped (a long inference, a 24-bit SysTick), by the monitor's
+    current waveform alone, widening the record until the pulse fits."""
+    calib = [v for _, v in _counted(runner.infer(1, settings.warmup, settings.gap_us), clock_hz)]
+    if all(v is not None for v in calib):
+        return max(v for v in calib if v is not None)
+    if trigger_pin is None:
+        raise InstrumentError("the on-chip counter wrapped and no digital input is wired to time the inference on "
+                              "the power monitor (set trigger_pin in the rig file)")
+    guess = 4 * (1 << COUNTER_BITS) / clock_hz
+    last: Exception | None = None
+    for _ in range(4):
+        tint = max(settings.sample_interval_s or 0.0, 2.0 * guess / 100_000)  # the long record must fit
+        trial = MeasureSettings(n=1, warmup=0, gap_us=settings.gap_us, expected_latency_s=guess, sample_interval_s=tint,
+                                measure_voltage=settings.measure_voltage)
+        try:
+            (m,) = measure_inferences(pa, runner, clock_hz, [PaTriggerTiming()], trial, trigger_pin=trigger_pin)
+            return m.latency_s
+        except InstrumentError as exc:
+            if isinstance(exc, InstrumentConnectionError):
+                raise
+            last = exc
+            guess *= 4
+    raise InstrumentError(f"could not time the inference on the power monitor: {last}")
+
+
+def _latency_only(runner: InferenceRunner, clock_hz: float, sources: list[TimingSource],
+                  settings: MeasureSettings) -> list[InferenceMeasurement]:
+    nan = float("nan")
+    if settings.warmup:
+        runner.infer(1, settings.warmup, settings.gap_us)
+    out = []
+    for i in range(settings.n):
+        for s in sources:
+            s.arm()
+        cycles, counted_s = _counted(runner.infer(1, 0, settings.gap_us), clock_hz)[0]
+        timings = sorted(_read_all(sources, Evidence(None, None, cycles, counted_s), i),
+                         key=lambda t: PRECEDENCE.get(t.source, UNKNOWN_PRECEDENCE))
+        check = cross_check(timings, settings.cross_check_tolerance)
+        out.append(InferenceMeasurement(
+            index=i, latency_s=timings[0].duration_s, energy_j=nan, power_w=nan, baseline_power_w=nan,
+            energy_net_j=nan, power_net_w=nan, sample_interval_s=nan, timing_source=timings[0].source,
+            latency_by_source_s={t.source: t.duration_s for t in timings}, cross_check_deviation=check.deviation,
+            cross_check_ok=check.ok, voltage_measured=False, cycles=cycles))
+    return out
+
+
 def _read_all(sources: list[TimingSource], evidence: Evidence, index: int) -> list[PulseTiming]:
     """Every source's timing. A source that cannot time this pulse (a wrapped counter, no clear
     current step) is left out and the cross-check has less to compare; none left is an error."""
@@ -123,7 +176,7 @@ def _read_all(sources: list[TimingSource], evidence: Evidence, index: int) -> li
     return out
 
 
-def _quiet_abort(pa: N6705A) -> None:
+def _quiet_abort(pa: PowerMonitor) -> None:
     with contextlib.suppress(Exception):
         pa.abort()
 

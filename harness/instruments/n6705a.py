@@ -8,49 +8,40 @@ output is switched off on every exit path (context manager, exceptions, Ctrl-C).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from harness.config.board import SupplySettings
-from harness.instruments.errors import InstrumentError, SafetyError
+from harness.instruments.errors import InstrumentConnectionError, InstrumentError, SafetyError
+from harness.instruments.protocols import CapturePlan, InstrumentIdentity, MonitorResource
 from harness.instruments.safety import defer_sigint
 from harness.instruments.visa import ScpiInstrument, open_resource
 from harness.instruments.waveform import Waveform
 
 MODELS = ("N6705A", "N6705B", "N6705C")
+SIMULATED_MARK = "SIMULATED"  # the simulated N6705A says so in its *IDN? reply
+RECONNECT_ATTEMPTS = 5
+RECONNECT_BACKOFF_S = 0.2  # doubled after every failed attempt
 STALE_REPLIES_SKIPPED = 10
 OUTPUT_STATES = {b"0": False, b"1": True, b"OFF": False, b"ON": True}  # N6705 answers 0/1
 
 
-@dataclass(frozen=True)
-class Identity:
-    manufacturer: str
-    model: str
-    serial: str
-    firmware: str
-    module: str
-    stale_errors: tuple[tuple[int, str], ...] = ()
+Identity = InstrumentIdentity  # the name older callers use
 
 
 @dataclass(frozen=True)
-class AcquisitionPlan:
-    """What the instrument will record; ``interval_s`` is the value read back (quantised)."""
+class AcquisitionPlan(CapturePlan):
+    """The capture plan plus the transfer format; ``interval_s`` is the value read back."""
 
-    interval_s: float
-    points: int
-    pretrigger_points: int
-    trigger: str  # "BUS" or "PIN<n>"
-    measure_voltage: bool
-    real_format: bool
-    big_endian: bool
-
-    @property
-    def duration_s(self) -> float:
-        return self.points * self.interval_s
+    measure_voltage: bool = True
+    real_format: bool = True
+    big_endian: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,30 +54,72 @@ class ElogData:
 
 
 class N6705A:
-    """One output channel of an N6705 mainframe. Use as a context manager."""
+    """One output channel of an N6705 mainframe (a PowerMonitor). Use as a context manager."""
 
-    def __init__(self, inst: ScpiInstrument, channel: int, *, big_endian: bool = True):
+    driver_name = "n6705a"
+
+    def __init__(self, inst: ScpiInstrument, channel: int, *, big_endian: bool = True,
+                 reopen: Callable[[], ScpiInstrument] | None = None):
         self.inst = inst
         self.channel = channel
         self.ch = f"(@{channel})"
         self.big_endian = big_endian
-        self.identity: Identity | None = None
+        self.identity: InstrumentIdentity | None = None
         self.plan: AcquisitionPlan | None = None
         self._supply: SupplySettings | None = None
         self._vset: float = 0.0
+        self._output_on = False
+        self._settle_s = 0.2
+        self._reopen = reopen
 
     # -- connection ------------------------------------------------------------------------
     @classmethod
     def open(cls, resource: str, channel: int = 1, backend: str = "@py", timeout_ms: int = 10000,
              big_endian: bool = True) -> N6705A:
-        inst = ScpiInstrument(open_resource(resource, backend, timeout_ms), f"N6705 at {resource}")
-        drv = cls(inst, channel, big_endian=big_endian)
+        def reopen() -> ScpiInstrument:
+            return ScpiInstrument(open_resource(resource, backend, timeout_ms), f"N6705 at {resource}")
+
+        inst = reopen()
+        drv = cls(inst, channel, big_endian=big_endian, reopen=reopen)
         try:
             drv.identify()
         except BaseException:
             inst.close()
             raise
         return drv
+
+    @classmethod
+    def from_resource(cls, res: MonitorResource) -> N6705A:
+        """Registry entry: ``res.address`` is a VISA resource, ``options['backend']`` its backend."""
+        return cls.open(res.address, res.channel, str(res.options.get("backend", "@py")), res.timeout_ms)
+
+    def reconnect(self, restore: bool = True) -> None:
+        """Close the broken session, reopen with backoff, check the same mainframe and module
+        answer, and (``restore``) re-apply the last supply configuration, output state included."""
+        if self._reopen is None:
+            raise InstrumentConnectionError(f"{self.inst.name}: opened without an address; cannot reconnect")
+        before = self.identity
+        self.inst.close()
+        delay, last = RECONNECT_BACKOFF_S, None
+        for _ in range(RECONNECT_ATTEMPTS):
+            try:
+                self.inst = self._reopen()
+                ident = self.identify()
+                break
+            except InstrumentConnectionError as exc:
+                last = exc
+                self.inst.close()
+                time.sleep(delay)
+                delay *= 2
+        else:
+            raise InstrumentConnectionError(f"reconnect failed after {RECONNECT_ATTEMPTS} attempts: {last}")
+        if before is not None and (before.serial, before.model, before.module) != (ident.serial, ident.model,
+                                                                                    ident.module):
+            raise InstrumentError(f"{self.inst.name}: after reconnecting, {ident.text()} answered instead of "
+                                  f"{before.text()}")
+        self.plan = None  # the digitizer settings are re-sent by the next configure_acquisition()
+        if restore and self._supply is not None and self._output_on:
+            self.apply_supply(self._supply, self._vset, settle_s=self._settle_s)
 
     def identify(self) -> Identity:
         """Check *IDN? names an N6705A/B/C and that the channel holds a module; clear old errors."""
@@ -102,7 +135,8 @@ class N6705A:
         self.inst.check(f"SYST:CHAN:MOD? {self.ch}")
         if not module or module.upper() in ("EMPTY", "NONE"):
             raise InstrumentError(f"{self.inst.name}: no module in channel {self.channel} ({module!r})")
-        self.identity = Identity(parts[0], parts[1], parts[2], parts[3], module, stale)
+        self.identity = InstrumentIdentity(self.driver_name, parts[0], parts[1], parts[2], parts[3], module,
+                                           simulated=SIMULATED_MARK in idn.upper(), stale_errors=stale)
         return self.identity
 
     @property
@@ -142,12 +176,13 @@ class N6705A:
                 )
         if volt > supply.ovp_v:
             raise SafetyError(f"refusing voltage {volt} V above the OVP level {supply.ovp_v} V (output would trip)")
-        self._supply = supply
+        self._supply, self._settle_s = supply, settle_s
         self.inst.write_checked(f"VOLT {volt:.6g},{self.ch}")
         self._vset = volt
         self.inst.write_checked(f"CURR {supply.current_limit_a:.6g},{self.ch}")
         self.inst.write_checked(f"VOLT:PROT {supply.ovp_v:.6g},{self.ch}")
         self.inst.write_checked(f"OUTP ON,{self.ch}")
+        self._output_on = True
         if settle_s > 0:
             time.sleep(settle_s)
         if not self.output_is_on():
@@ -160,15 +195,14 @@ class N6705A:
         with defer_sigint():
             self.inst.write(f"OUTP OFF,{self.ch}")
             self.inst.write(f"OUTP? {self.ch}")
+            reply = b""
             for _ in range(STALE_REPLIES_SKIPPED):
-                try:
-                    reply = bytes(self.inst.res.read_raw()).strip()
-                except Exception as exc:
-                    raise InstrumentError(f"{self.inst.name}: output {self.channel} off not confirmed: {exc}") from exc
+                reply = self.inst.read_raw().strip()
                 if reply.upper() in OUTPUT_STATES:
                     break
             if OUTPUT_STATES.get(reply.upper()) is not False:
                 raise InstrumentError(f"{self.inst.name}: output {self.channel} did not switch off ({reply[:20]!r})")
+            self._output_on = False
 
     def output_is_on(self) -> bool:
         reply = self.inst.query(f"OUTP? {self.ch}").upper().encode()
@@ -228,7 +262,8 @@ class N6705A:
                 real = False
         if not real:
             self.inst.write_checked("FORM ASC")
-        self.plan = AcquisitionPlan(tint, points, pre, source, measure_voltage, real, self.big_endian)
+        self.plan = AcquisitionPlan(tint, points, pre, source, measure_voltage=measure_voltage, real_format=real,
+                                    big_endian=self.big_endian)
         return self.plan
 
     def arm(self) -> None:
@@ -254,7 +289,8 @@ class N6705A:
             current = self._fetch_array("CURR", plan)
             voltage = self._fetch_array("VOLT", plan) if plan.measure_voltage else None
         finally:
-            res.timeout = old
+            with contextlib.suppress(Exception):  # a dead session has no timeout to restore
+                res.timeout = old
         self.inst.check(f"FETC:ARR? {self.ch}")
         if len(current) != plan.points:
             raise InstrumentError(f"{self.inst.name}: fetched {len(current)} points, expected {plan.points}")
@@ -270,6 +306,8 @@ class N6705A:
             return self.inst.query_ascii(cmd)
         try:
             return self.inst.query_block(cmd, plan.big_endian)
+        except InstrumentConnectionError:
+            raise
         except Exception as exc:
             self.inst.check(cmd)  # the instrument's own reason, if it gave one
             raise InstrumentError(f"{self.inst.name}: bad binary reply to {cmd}: {exc}") from exc

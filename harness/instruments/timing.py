@@ -11,6 +11,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
+import numpy as np
+
 from harness.instruments.edges import find_pulse
 from harness.instruments.waveform import Waveform
 
@@ -39,6 +41,7 @@ class PulseTiming:
 
 class TimingSource(ABC):
     name: str = "timing"
+    needs_monitor: bool = False  # reads the power monitor's record (absent on a latency-only rig)
 
     def arm(self) -> None:  # noqa: B027 - most sources need no arming
         """Prepare to time the next pulse (e.g. single-shot a scope)."""
@@ -56,6 +59,7 @@ class PaTriggerTiming(TimingSource):
     the baseline; both refined inside their sample from the integrating-ADC sample values."""
 
     name = "pa-trigger"
+    needs_monitor = True
 
     def read(self, evidence: Evidence) -> PulseTiming:
         if evidence.waveform is None or evidence.trigger_index is None:
@@ -80,6 +84,32 @@ class CycleCounterTiming(TimingSource):
         if evidence.cycles is None:
             raise ValueError("cycle-counter timing needs the firmware's cycle count (it may have wrapped)")
         return PulseTiming(self.name, evidence.cycles / self.clock_hz)
+
+
+class DigitalInputTiming(TimingSource):
+    """The benchmark GPIO as the power monitor's own digital input sampled it with the current
+    (PPK2 logic port, Joulescope GPI): start at the first high sample, end at the first low one
+    after it; exact to one sample interval."""
+
+    name = "digital-input"
+    needs_monitor = True
+
+    def read(self, evidence: Evidence) -> PulseTiming:
+        wf = evidence.waveform
+        if wf is None or wf.digital is None:
+            raise ValueError("digital-input timing needs a power monitor that samples its digital inputs")
+        level = np.asarray(wf.digital).astype(bool)
+        start = evidence.trigger_index if evidence.trigger_index is not None else 0
+        highs = np.flatnonzero(level[start:])
+        if not len(highs):
+            raise ValueError("the digital input never went high in the record")
+        k0 = start + int(highs[0])
+        lows = np.flatnonzero(~level[k0:])
+        if not len(lows):
+            raise ValueError("the digital input was still high at the end of the record")
+        k1 = k0 + int(lows[0])
+        edges = wf.edges_s
+        return PulseTiming(self.name, float(edges[k1] - edges[k0]), float(edges[k0]), float(edges[k1]))
 
 
 @dataclass(frozen=True)

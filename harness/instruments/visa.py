@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from harness.instruments.errors import InstrumentError
+from harness.instruments.errors import InstrumentConnectionError, InstrumentError
 
 MAX_ERRORS_DRAINED = 50
 SIM_YAML = Path(__file__).resolve().parents[1] / "sim" / "n6705a" / "n6705a.yaml"
@@ -31,8 +31,15 @@ def open_resource(resource: str, backend: str = "@py", timeout_ms: int = 10000) 
     try:
         res = rm.open_resource(resource, read_termination="\n", write_termination="\n", timeout=timeout_ms)
     except Exception as exc:  # pyvisa raises VisaIOError, OSError, ValueError...
-        raise InstrumentError(f"cannot open {resource} with {backend}: {exc}") from exc
+        raise InstrumentConnectionError(f"cannot open {resource} with {backend}: {exc}") from exc
     return res
+
+
+def _is_transport_error(exc: Exception) -> bool:
+    """A VISA I/O error (timeout, connection lost, ...) as opposed to a malformed reply."""
+    import pyvisa.errors
+
+    return isinstance(exc, pyvisa.errors.VisaIOError | ConnectionError | TimeoutError)
 
 
 def parse_error(reply: str) -> tuple[int, str]:
@@ -54,13 +61,13 @@ class ScpiInstrument:
         try:
             self.res.write(cmd)
         except Exception as exc:
-            raise InstrumentError(f"{self.name}: write {cmd!r} failed: {exc}") from exc
+            raise InstrumentConnectionError(f"{self.name}: write {cmd!r} failed: {exc}") from exc
 
     def query(self, cmd: str) -> str:
         try:
             return str(self.res.query(cmd)).strip()
         except Exception as exc:
-            raise InstrumentError(f"{self.name}: query {cmd!r} failed: {exc}") from exc
+            raise InstrumentConnectionError(f"{self.name}: query {cmd!r} failed: {exc}") from exc
 
     def query_float(self, cmd: str) -> float:
         reply = self.query(cmd)
@@ -92,9 +99,23 @@ class ScpiInstrument:
 
     def query_block(self, cmd: str, big_endian: bool) -> np.ndarray:
         """float32 IEEE 488.2 definite-length block."""
-        return self.res.query_binary_values(
-            cmd, datatype="f", is_big_endian=big_endian, container=np.array, expect_termination=True
-        ).astype(float)
+        try:
+            values = self.res.query_binary_values(
+                cmd, datatype="f", is_big_endian=big_endian, container=np.array, expect_termination=True
+            )
+        except (OSError, EOFError) as exc:
+            raise InstrumentConnectionError(f"{self.name}: {cmd!r}: {exc}") from exc
+        except Exception as exc:
+            if _is_transport_error(exc):
+                raise InstrumentConnectionError(f"{self.name}: {cmd!r}: {exc}") from exc
+            raise
+        return np.asarray(values, dtype=float)
+
+    def read_raw(self) -> bytes:
+        try:
+            return bytes(self.res.read_raw())
+        except Exception as exc:
+            raise InstrumentConnectionError(f"{self.name}: read failed: {exc}") from exc
 
     def query_ascii(self, cmd: str) -> np.ndarray:
         reply = self.query(cmd)

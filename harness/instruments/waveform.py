@@ -19,10 +19,15 @@ class Waveform:
     interval_s: float
     t_start_s: float  # start of sample 0 relative to the trigger sample's start
     voltage_measured: bool = True
+    # level of the digital input wired to the benchmark GPIO, one per sample (monitors that
+    # sample their digital inputs with the current: PPK2 logic port, Joulescope GPI)
+    digital: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         if len(self.current_a) != len(self.voltage_v):
             raise ValueError("current and voltage records differ in length")
+        if self.digital is not None and len(self.digital) != len(self.current_a):
+            raise ValueError("digital-input and current records differ in length")
 
     def __len__(self) -> int:
         return len(self.current_a)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 FORMATS = ("png", "svg")
+_caption: list[str] = []  # set by all_plots: a note every figure carries (e.g. "simulated rig (estimates)")
 
 
 def _figure(figsize: tuple[float, float]) -> Figure:
@@ -27,6 +28,8 @@ def _figure(figsize: tuple[float, float]) -> Figure:
 
 def _save(fig: Figure, out_dir: Path, stem: str) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
+    for note in _caption:
+        fig.text(0.5, 1.0, note, ha="center", va="bottom", fontsize=9, color="#a00000")
     paths = []
     for ext in FORMATS:
         p = out_dir / f"{stem}.{ext}"
@@ -154,10 +157,16 @@ def memory_vs_size(configs: pd.DataFrame, out_dir: Path, stem: str = "memory_vs_
     return _save(fig, out_dir, stem)
 
 
-def all_plots(summary: pd.DataFrame, configs: pd.DataFrame, out_dir: Path) -> list[Path]:
-    """Every figure the report links to; figures without data are skipped."""
-    paths = metric_vs_compression(summary, "latency_ms", "execution time (ms)", out_dir, "latency_vs_compression")
-    paths += metric_vs_compression(summary, "energy_mws", "energy per inference (mWs)", out_dir, "energy_vs_compression")
-    paths += accuracy_vs_compression(configs, out_dir)
-    paths += memory_vs_size(configs, out_dir)
+def all_plots(summary: pd.DataFrame, configs: pd.DataFrame, out_dir: Path, caption: str | None = None) -> list[Path]:
+    """Every figure the report links to; figures without data are skipped. ``caption`` is
+    written on every figure (the report passes "simulated rig (estimates)" when it applies)."""
+    _caption[:] = [caption] if caption else []
+    try:
+        paths = metric_vs_compression(summary, "latency_ms", "execution time (ms)", out_dir, "latency_vs_compression")
+        paths += metric_vs_compression(summary, "energy_mws", "energy per inference (mWs)", out_dir,
+                                       "energy_vs_compression")
+        paths += accuracy_vs_compression(configs, out_dir)
+        paths += memory_vs_size(configs, out_dir)
+    finally:
+        _caption.clear()
     return paths

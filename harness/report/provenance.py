@@ -38,6 +38,36 @@ def _clean(v: Any) -> Any:
     return v.item() if hasattr(v, "item") else v
 
 
+SIMULATED_CAPTION = "simulated rig (estimates)"
+
+
+def _extra(cell: Any) -> dict[str, Any]:
+    if cell is None or (isinstance(cell, float) and math.isnan(cell)):
+        return {}
+    try:
+        value = json.loads(str(cell))
+    except json.JSONDecodeError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def simulated_parts(p: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(boards, instruments) with the ``simulated`` flag each was recorded with at flash time
+    (provenance extra: ``board_simulated`` and ``instruments``); one entry per distinct part."""
+    boards: dict[str, dict[str, Any]] = {}
+    instruments: dict[str, dict[str, Any]] = {}
+    if "extra_json" not in getattr(p, "columns", ()):
+        return [], []
+    for r in p.to_dict("records"):
+        extra = _extra(r.get("extra_json"))
+        if "board_simulated" in extra and r.get("board"):
+            boards[str(r["board"])] = {"name": str(r["board"]), "simulated": bool(extra["board_simulated"])}
+        for inst in extra.get("instruments", []) or []:
+            key = f"{inst.get('role')}|{inst.get('idn')}"
+            instruments[key] = {k: inst.get(k) for k in ("role", "driver", "idn", "simulated")}
+    return list(boards.values()), list(instruments.values())
+
+
 def manifest(run: RunData) -> dict[str, Any]:
     """JSON-ready provenance of a run (written as report/provenance.json)."""
     sessions = [
@@ -55,8 +85,13 @@ def manifest(run: RunData) -> dict[str, Any]:
                                        "probe_id", "recorded_at")}
         for r in p.to_dict("records")
     ]
+    boards, instruments = simulated_parts(p)
     return {
         "campaign": run.name,
+        # any board or instrument that declared itself simulated: every number is then an estimate
+        "simulated": any(b["simulated"] for b in boards) or any(bool(i["simulated"]) for i in instruments),
+        "boards": boards,
+        "instrument_parts": instruments,
         "campaign_sha256": _clean(run.runs["campaign_sha256"].iloc[-1]) if len(run.runs) else None,
         "sessions": sessions,
         "toolchains": col("toolchain"),
@@ -70,6 +105,10 @@ def manifest(run: RunData) -> dict[str, Any]:
 
 def to_markdown(m: dict[str, Any]) -> str:
     lines = ["## Provenance", ""]
+    if m.get("simulated"):
+        sim = [b["name"] for b in m.get("boards", []) if b["simulated"]]
+        sim += [str(i["idn"]) for i in m.get("instrument_parts", []) if i.get("simulated")]
+        lines.append(f"- **{SIMULATED_CAPTION}**: simulated parts: " + ", ".join(f"`{s}`" for s in sim))
     lines.append(f"- campaign: `{m['campaign']}` (file sha256 `{m['campaign_sha256'] or 'n/a'}`)")
     for s in m["sessions"]:
         dirty = " (uncommitted changes)" if s.get("git_dirty") else ""

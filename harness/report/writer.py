@@ -82,6 +82,10 @@ def write_report(
         tables.append(comparison_table(base.summary(), summary, ["config_id"], f"baseline {base.run_dir.name}",
                                        f"this run {run.run_dir.name}", name="compare_baseline"))
     tables += [run.footprint(), run.accuracy()]
+    man = provenance.manifest(run)
+    if man["simulated"]:  # every caption built from simulated parts says so
+        for t in tables:
+            t.caption = f"{provenance.SIMULATED_CAPTION.capitalize()}. {t.caption}"
 
     written: dict[str, list[Path]] = {"report": [], "tables": [], "plots": [], "data": []}
     for t in tables:
@@ -89,9 +93,9 @@ def write_report(
     if plots:
         from harness.report.plots import all_plots
 
-        written["plots"] = all_plots(summary, run.configs, out / "plots")
+        written["plots"] = all_plots(summary, run.configs, out / "plots",
+                                     caption=provenance.SIMULATED_CAPTION if man["simulated"] else None)
 
-    man = provenance.manifest(run)
     prov = out / "provenance.json"
     prov.write_text(json.dumps(man, indent=2, default=str) + "\n", encoding="utf-8")
     summ = out / "summary.csv"
@@ -122,6 +126,9 @@ def _report_markdown(
     if desc:
         parts += [desc, ""]
     parts += [f"Run folder `{run.run_dir}`, report written {stamp}. {_status_line(run)}", ""]
+    if man["simulated"]:
+        parts += [f"**{provenance.SIMULATED_CAPTION.capitalize()}**: measured on simulated parts (see Provenance); "
+                  "every figure is an estimate, not a measurement of the real boards.", ""]
     parts += [*notes, ""] if notes else []
     for t in tables:
         parts += [f"## {t.title}", "", render.to_markdown(t)]

@@ -122,11 +122,8 @@ class SimRig:
         return self
 
     def _start_analyzer(self) -> Any:
-        try:
-            from harness.sim.n6705a import SimN6705A
-        except ImportError:
-            LOG.info("simulated N6705A not available; rig runs without a power analyzer")
-            return None
+        from harness.sim.n6705a import SimN6705A
+
         # the analyzer's noise floor: the largest of the boards' estimates (board files, [sim])
         noise = max((sd.board_config.sim.current_noise_a for sd in self.duts.values() if sd.board_config.sim), default=0.0)
         pa = SimN6705A(host="127.0.0.1", port=0, noise_a=noise)
@@ -184,6 +181,14 @@ class SimRig:
         }
 
 
+def sim_flasher(board: BoardConfig, probe: str | None = None, drive: Any = None, timeout_s: float = 60.0) -> Any:
+    """Flasher registry entry for ``flash.method = "sim"``: pyOCD through the ``sim:`` probe
+    plugin, the board's own simulated probe unless another is given."""
+    from harness.flash.pyocd_flasher import PyocdFlasher
+
+    return PyocdFlasher(board, probe=probe or f"sim:{board.name}", timeout_s=timeout_s)
+
+
 def _serve_probe(uid: str, timeout: float = 5.0) -> Any:
     """Serve a sim probe over pyOCD's remote-probe protocol on an OS-chosen loopback port."""
     from pyocd.core.session import Session
@@ -201,3 +206,107 @@ def _serve_probe(uid: str, timeout: float = 5.0) -> Any:
             raise SimError(f"pyOCD probe server for {uid} did not start")
         time.sleep(0.01)
     return server
+
+
+class RigResources:
+    """Every address a campaign needs, per board, with the rig file's 'sim' values resolved
+    once into ordinary ones: the simulated board's serial URL and ``sim:`` probe, the simulated
+    power monitor's VISA address, serial port or device path. Parts the rig file does not
+    call simulated are passed through untouched, so the campaign code never asks which is which.
+
+    Use as a context manager (or ``start()``/``stop()``): simulated parts run meanwhile."""
+
+    def __init__(self, rig: RigConfig, boards: Sequence[BoardConfig]):
+        self.rig = rig
+        self.boards = {b.name: b for b in boards}
+        self.simrig: SimRig | None = None
+        self.monitor_sims: dict[str, Any] = {}  # board -> simulated PPK2 / Joulescope
+
+    def _dut(self, board: str) -> DutSettings:
+        dut = self.rig.dut_for(board)
+        if dut is None:
+            raise SimError(f"board {board!r} is not on rig {self.rig.name!r}")
+        return dut
+
+    def start(self) -> RigResources:
+        pa = self.rig.power_analyzer
+        sims = [b for b in self.boards.values() if b.simulated]
+        sim_n6705a = pa.kind == "n6705a" and pa.resource == "sim"
+        for name, board in self.boards.items():
+            if self._dut(name).serial == "sim" and not board.simulated:
+                raise SimError(f"{name}: serial = 'sim' but the board is not simulated; give its port")
+        try:
+            if sims or sim_n6705a:
+                self.simrig = SimRig(sims, [self._dut(b.name) for b in sims], analyzer=sim_n6705a).start()
+            if pa.resource == "sim" and pa.kind not in ("n6705a", "none"):
+                self._start_monitor_sims(pa.kind)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _start_monitor_sims(self, kind: str) -> None:
+        from harness.sim import monitors
+
+        for name in self.boards:
+            sd = self.simrig.duts.get(name) if self.simrig is not None else None
+            if sd is None:
+                raise SimError(f"{name}: a simulated {kind} can only measure a simulated board")
+            self.monitor_sims[name] = monitors.start(kind, sd.board_config, sd.bus, self._dut(name).trigger_pin)
+
+    def stop(self) -> None:
+        for sim in self.monitor_sims.values():
+            sim.stop()
+        self.monitor_sims.clear()
+        if self.simrig is not None:
+            self.simrig.stop()
+            self.simrig = None
+
+    def __enter__(self) -> RigResources:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _sim_dut(self, board: str) -> SimDut | None:
+        return self.simrig.duts.get(board) if self.simrig is not None else None
+
+    # -- per-board addresses -------------------------------------------------------------
+    def serial_url(self, board: str) -> str:
+        """Asked each time: a restarted simulated board listens on a new port."""
+        dut, sd = self._dut(board), self._sim_dut(board)
+        return sd.serial_url if (dut.serial == "sim" and sd is not None) else dut.serial
+
+    def probe(self, board: str) -> str | None:
+        dut, sd = self._dut(board), self._sim_dut(board)
+        return dut.probe or (sd.probe_uid if sd is not None else None)
+
+    def monitor(self, board: str) -> Any:
+        """The board's power monitor as a harness.instruments.protocols.MonitorResource, or None
+        on a latency-only rig."""
+        from harness.instruments.protocols import MonitorResource
+
+        pa, dut = self.rig.power_analyzer, self._dut(board)
+        if pa.kind == "none":
+            return None
+        address = pa.resource
+        if pa.resource == "sim":
+            if pa.kind == "n6705a":
+                address = self.simrig.visa_resource if self.simrig is not None else None
+            else:
+                address = self.monitor_sims[board].address
+            if address is None:
+                raise SimError("the simulated rig started without its power monitor")
+        return MonitorResource(pa.kind, address, dut.analyzer_channel, pa.timeout_ms,
+                               {"backend": pa.backend, **pa.options,
+                                **(self.monitor_sims[board].options if board in self.monitor_sims else {})})
+
+    def diagnosis(self, board: str) -> str | None:
+        """Why a simulated board stopped (fault, timeout), to add to a failure's reason."""
+        sd = self._sim_dut(board)
+        if sd is None or sd.board.error is None:
+            return None
+        return f"simulated board: {sd.board.error}"
+
+    def simulated(self, board: str) -> bool:
+        return self.boards[board].simulated

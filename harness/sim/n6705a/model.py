@@ -75,13 +75,17 @@ class ChannelState:
         return quantise_interval(self.spec, self.tint_req, self.n_params)
 
 
+SIMULATED_MANUFACTURER = "SIMULATED Agilent Technologies (mcu-bench-harness)"
+
+
 class N6705AModel:
     """The mainframe: up to four channels, digital port pins, error queue, data format."""
 
     def __init__(self, model: str = "N6705B", serial: str = "MY56000001", firmware: str = "D.01.08",
                  noise_a: float = 0.0, drop_ohm: float = 0.0, fetch_timeout_s: float = 5.0,
                  elog_fifo_s: float = 20.0):
-        self.idn = f"Agilent Technologies,{model},{serial},{firmware}"
+        # says it is simulated in its first field, so every log, provenance row and report shows it
+        self.idn = f"{SIMULATED_MANUFACTURER},{model},{serial},{firmware}"
         self.noise_a, self.drop_ohm = noise_a, drop_ohm
         self._rng = np.random.default_rng(0)  # one stream: successive records get fresh noise
         self.fetch_timeout_s, self.elog_fifo_s = fetch_timeout_s, elog_fifo_s

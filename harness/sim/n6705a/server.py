@@ -52,6 +52,16 @@ class LineServer:
         for t in self._threads:
             t.join(timeout=2)
 
+    def drop_clients(self) -> int:
+        """Break every open client connection (as a rebooted instrument or a pulled cable does);
+        new connections are accepted as before. Returns how many were dropped."""
+        with self._lock:
+            clients = list(self._clients)
+        for c in clients:
+            with contextlib.suppress(OSError):
+                c.shutdown(socket.SHUT_RDWR)
+        return len(clients)
+
     def _accept(self) -> None:
         while not self._stop.is_set():
             try:
@@ -131,6 +141,10 @@ class SimN6705A:
     @property
     def resource(self) -> str:
         return self._server.resource
+
+    def drop_connections(self) -> int:
+        """Fault injection: kill every client's TCP connection (the instrument keeps its state)."""
+        return self._server.drop_clients()
 
     def start(self) -> SimN6705A:
         if not self._started:
