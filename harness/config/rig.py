@@ -184,7 +184,8 @@ def output_range(rig: RigConfig, dut: DutSettings) -> L.OutputRange | None:
         return None
     if dut.analyzer_module is not None:
         return L.N6705_MODULES[dut.analyzer_module]
-    return L.INSTRUMENT_RANGE[rig.power_analyzer.kind]
+    # A third-party driver without a table entry is bounded by the board's own ceiling only.
+    return L.INSTRUMENT_RANGE.get(rig.power_analyzer.kind)
 
 
 def supply_problems(rig: RigConfig, index: int, board: BoardConfig) -> list[str]:
