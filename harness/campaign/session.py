@@ -36,7 +36,7 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: bool = False, new: bool = False,
                  run_dir: Path | None = None, retry_failed: bool = False, write_report: bool = True,
-                 console: Console | None = None) -> RunSummary:
+                 console: Console | None = None, build_options: list[str] | None = None) -> RunSummary:
     from harness.campaign.display import Display
     from harness.config.loader import find_config
     from harness.store import ResultStore
@@ -44,6 +44,12 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
     console = console or Console()
     path = find_config("campaigns", campaign_path)
     campaign = load_campaign(path)
+    campaign_text = path.read_text()
+    if build_options:  # harness run --build-option KEY=VALUE (harness.campaign.build_options)
+        from harness.campaign.build_options import apply_to_campaign
+
+        campaign, note = apply_to_campaign(campaign, build_options)
+        campaign_text += note
     rig_cfg = load_rig(rig or campaign.rig)
     out = Path(campaign.output_dir)
     if not out.is_absolute():
@@ -58,7 +64,7 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:
         with ResultStore(run_dir) as store:
-            store.start_run(campaign.name, path.read_text(), extra={"rig": rig_cfg.name})
+            store.start_run(campaign.name, campaign_text, extra={"rig": rig_cfg.name})
             status = "interrupted"
             try:
                 runner = CampaignRunner(campaign, rig_cfg, run_dir, cache_dir=out / ".cache", retry_failed=retry_failed)

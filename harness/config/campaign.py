@@ -9,7 +9,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.campaign.build_options import BuildOptions
 from harness.config.loader import find_config, load_model
+from harness.report.gate_rules import GateConfig
 
 NumericType = Literal["float32", "uint8", "int8", "qmn"]
 PruneMethod = Literal["none", "structural", "element"]
@@ -112,11 +114,14 @@ class CampaignConfig(_Strict):
     quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1)
     boards: list[str] = Field(min_length=1)
     report: ReportSettings = ReportSettings()
+    build: list[BuildOptions] = Field(default_factory=list, description="Build-option axis ([[build]] entries); none = defaults")
+    gate: GateConfig | None = Field(None, description="Regression-gate rules for `harness compare` (see docs/ci.md)")
     source_file: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
-        for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression])):
+        for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
+                           ("build", [b.id for b in self.build])):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")
