@@ -36,12 +36,13 @@ STAGE_COMMANDS: list[tuple[str, str, str, str]] = [
     ("measure", "harness.instruments.cli", "measure", "Measure latency, power and energy of flashed firmware."),
     ("run", "harness.campaign.cli", "run", "Run a whole benchmark campaign (the main job)."),
     ("report", "harness.report.cli", "report", "Write paper-style tables and plots for a campaign run."),
-    ("compare", "harness.report.cli", "compare", "Compare a run against a baseline run (regression gate for CI)."),
+    ("compare", "harness.report.cli", "compare", "Compare a current run against a baseline (regression gate for CI)."),
     ("validate", "harness.config.cli", "validate", "Check board, rig and campaign files without running anything."),
 ]
 SUB_APPS: list[tuple[str, str, str]] = [
     ("rig", "harness.instruments.cli", "Inspect the bench: probes, serial ports, instruments (rig doctor)."),
     ("sim", "harness.sim.cli", "The simulated rig: emulated boards and the simulated N6705A."),
+    ("baseline", "harness.report.baseline_cli", "Blessed baselines for `harness compare` (save, show, list)."),
 ]
 
 

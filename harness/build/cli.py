@@ -24,6 +24,9 @@ def build(
     generate_only: bool = typer.Option(
         False, "--generate-only", help="Mbed boards: write the CMake project and print its build commands, compile nothing."
     ),
+    opt_level: str | None = typer.Option(None, "--opt-level", "-O", help="Optimisation level: O0, O1, O2 (default), O3, Os, Oz, Og."),
+    cflags: list[str] = typer.Option([], "--cflag", help="Extra C flag, e.g. --cflag=-DFOO=1 (repeatable)."),
+    template: str | None = typer.Option(None, "--template", help="Firmware template: bare-metal or mbed (default: the board's)."),
 ) -> None:
     """Generate C for a compressed model and cross-compile the benchmark firmware for a board.
 
@@ -36,6 +39,7 @@ def build(
 
     from harness.build.cache import default_cache_dir
     from harness.build.firmware import build_firmware
+    from harness.campaign.build_options import DEFAULT, with_overrides
     from harness.config import load_board
 
     console = Console()
@@ -45,16 +49,19 @@ def build(
 
         rig_tree = load_rig(rig, check_boards=False).mbed_os
         mbed_os = Path(rig_tree) if rig_tree and not os.environ.get("MBED_OS_PATH") else None
+    try:  # the same options a campaign's [[build]] axis takes (harness.campaign.build_options)
+        opts = with_overrides(DEFAULT, {"opt_level": opt_level and opt_level.lstrip("-"), "dsp": dsp,
+                                        "backend": backend, "sparse": sparse, "extra_cflags": cflags,
+                                        "template": template})
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     result = build_firmware(
         model,
-        board_cfg,
-        out,
-        dsp=dsp,
-        sparse=sparse,
-        backend=backend,
+        out_dir=out,
         cache_dir=(cache_dir or default_cache_dir()) if cache else None,
         mbed_os=mbed_os,
         generate_only=generate_only,
+        **opts.build_kwargs(board_cfg),
     )
     console.print(f"[bold]{result.board}[/]: {result.status} (build {result.build_id}, {result.seconds:.2f} s)")
     if result.footprint:

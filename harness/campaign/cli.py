@@ -16,6 +16,9 @@ def run(
     retry_failed: bool = typer.Option(False, "--retry-failed", help="With --resume: try failed configurations again."),
     report: bool = typer.Option(True, "--report/--no-report", help="Write the report when the campaign ends."),
     plan: bool = typer.Option(False, "--plan", help="Only list the configurations (and their status, if run before)."),
+    build_option: list[str] = typer.Option(
+        [], "--build-option", help="Set a build option on every build variant: opt_level=O0, dsp=false, "
+                                   "backend=cmsis-nn, sparse=off, extra_cflags='[\"-DX=1\"]', template=mbed (repeatable)."),
 ) -> None:
     """Run a benchmark campaign unattended: for every model x compression x numeric type x board,
     compress (cached), build (cached), flash, verify the board's model hash and outputs, take n
@@ -27,10 +30,18 @@ def run(
     """
     from harness.campaign.session import print_plan, run_campaign
 
+    if build_option:  # validated before anything starts
+        from harness.campaign.build_options import DEFAULT, parse_overrides, with_overrides
+
+        try:
+            with_overrides(DEFAULT, parse_overrides(build_option))
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--build-option") from None
+
     if plan:
         print_plan(campaign, run_dir=run_dir)
         return
     summary = run_campaign(campaign, rig=rig, resume=resume, new=new, run_dir=run_dir,
-                           retry_failed=retry_failed, write_report=report)
+                           retry_failed=retry_failed, write_report=report, build_options=build_option or None)
     if summary.failed:
         raise typer.Exit(1)

@@ -3,36 +3,56 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
+from harness.campaign.build_options import DEFAULT, DEFAULT_ID, BuildOptions
 from harness.config.campaign import CampaignConfig, CompressionSettings, ModelSettings
 
 
 @dataclass(frozen=True)
 class ConfigPoint:
-    """One cell of the matrix: a model, a compression setting, a numeric type and a board."""
+    """One cell of the matrix: a model, a compression setting, a numeric type, a board and a
+    build variant (``None``: the campaign has no ``[[build]]`` axis, harness defaults)."""
 
     model: ModelSettings
     compression: CompressionSettings
     numeric: str
     board: str
+    build: BuildOptions | None = None
+
+    @property
+    def build_options(self) -> BuildOptions:
+        return self.build or DEFAULT
 
     @property
     def config_id(self) -> str:
         # Stable across runs: resume and baseline comparison match configurations by this id.
-        return f"{self.model.id}/{self.compression.id}/{self.numeric}/{self.board}"
+        # The default variant (no [[build]] axis, or one with id "default") keeps the four-part id,
+        # so older runs stay comparable and resumable.
+        base = f"{self.model.id}/{self.compression.id}/{self.numeric}/{self.board}"
+        return base if self.build_options.id == DEFAULT_ID else f"{base}/{self.build_options.id}"
 
     @property
     def artifact_key(self) -> str:
-        """Configurations differing only in board share one compressed artifact."""
+        """Configurations differing only in board or build options share one compressed artifact."""
         return f"{self.model.id}/{self.compression.id}/{self.numeric}"
+
+    def store_extra(self) -> dict[str, Any]:
+        """Stored with the configuration: what compare's identity and reports read back."""
+        return {"build_variant": self.build_options.id, "build_options": self.build_options.identity()}
+
+    def build_kwargs(self, board: Any, more_cflags: list[str] | None = None) -> dict[str, Any]:
+        return self.build_options.build_kwargs(board, more_cflags)
 
 
 def expand(campaign: CampaignConfig) -> list[ConfigPoint]:
     """Matrix in an order that keeps one artifact's boards together (its build is reused)."""
+    builds: list[BuildOptions | None] = list(campaign.build) or [None]
     return [
-        ConfigPoint(m, c, q, b)
+        ConfigPoint(m, c, q, b, v)
         for m in campaign.models
         for c in campaign.compression
         for q in campaign.quantization
         for b in campaign.boards
+        for v in builds
     ]

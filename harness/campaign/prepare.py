@@ -77,8 +77,8 @@ class Preparer:
         out = inside(self.run_dir, "firmware", point.config_id.replace("/", "__"))
         try:
             prep.build = build_firmware(
-                prep.artifact_dir, board, out, cache_dir=self.cache_dir / "build",
-                extra_cflags=injected_cflags(point.config_id),
+                prep.artifact_dir, out_dir=out, cache_dir=self.cache_dir / "build",
+                **point.build_kwargs(board, injected_cflags(point.config_id)),
             )
         except FirmwareTooLarge as exc:
             prep.fits = False

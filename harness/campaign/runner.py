@@ -76,7 +76,7 @@ class CampaignRunner:
             self.store.upsert_config(
                 p.config_id, model_id=p.model.id, compression_id=c.id, method=c.method, heuristic=c.heuristic,
                 accuracy_target=c.target_relative_accuracy, rate=c.rate, numeric_type=p.numeric, board=p.board,
-                status="pending",
+                status="pending", extra=p.store_extra(),
             )
 
     # -- stages -------------------------------------------------------------------------------

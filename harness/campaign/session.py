@@ -40,12 +40,18 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: bool = False, new: bool = False,
                  run_dir: Path | None = None, retry_failed: bool = False, write_report: bool = True,
-                 console: Console | None = None) -> RunSummary:
+                 console: Console | None = None, build_options: list[str] | None = None) -> RunSummary:
     from harness.config.loader import find_config
 
     console = console or Console()
     path = find_config("campaigns", campaign_path)
     campaign = load_campaign(path)
+    campaign_text = path.read_text()
+    if build_options:  # harness run --build-option KEY=VALUE (harness.campaign.build_options)
+        from harness.campaign.build_options import apply_to_campaign
+
+        campaign, note = apply_to_campaign(campaign, build_options)
+        campaign_text += note
     rig_cfg = load_rig(rig or campaign.rig)
     out = Path(campaign.output_dir)
     if not out.is_absolute():
@@ -55,12 +61,12 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
 
     lock = RunLock(run_dir).acquire()  # one `harness run` per run folder, until this one returns
     try:
-        return _run_locked(campaign, path, rig_cfg, out, run_dir, retry_failed, write_report, console, lock)
+        return _run_locked(campaign, campaign_text, rig_cfg, out, run_dir, retry_failed, write_report, console, lock)
     finally:
         lock.release()
 
 
-def _run_locked(campaign: Any, path: Path, rig_cfg: Any, out: Path, run_dir: Path, retry_failed: bool,
+def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_dir: Path, retry_failed: bool,
                 write_report: bool, console: Console, lock: Any) -> RunSummary:
     from harness.campaign.display import Display
     from harness.store import ResultStore
@@ -76,7 +82,7 @@ def _run_locked(campaign: Any, path: Path, rig_cfg: Any, out: Path, run_dir: Pat
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:
         with ResultStore(run_dir) as store:
-            store.start_run(campaign.name, path.read_text(), extra={"rig": rig_cfg.name})
+            store.start_run(campaign.name, campaign_text, extra={"rig": rig_cfg.name})
             status = "interrupted"
             try:
                 runner = CampaignRunner(campaign, rig_cfg, run_dir, cache_dir=out / ".cache", retry_failed=retry_failed)

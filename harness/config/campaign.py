@@ -8,8 +8,10 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from harness.campaign.build_options import BuildOptions
 from harness.config import limits as L
 from harness.config.loader import find_config, load_model
+from harness.report.gate_rules import GateConfig
 
 NumericType = Literal["float32", "uint8", "int8", "qmn"]
 PruneMethod = Literal["none", "structural", "element"]
@@ -139,6 +141,8 @@ class CampaignConfig(_Strict):
     quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
     boards: list[str] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
     report: ReportSettings = ReportSettings()
+    build: list[BuildOptions] = Field(default_factory=list, description="Build-option axis ([[build]] entries); none = defaults")
+    gate: GateConfig | None = Field(None, description="Regression-gate rules for `harness compare` (see docs/ci.md)")
     source_file: str | None = Field(None, exclude=True)
 
     @field_validator("name")
@@ -163,7 +167,8 @@ class CampaignConfig(_Strict):
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
         for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
-                           ("boards", self.boards), ("quantization", list(self.quantization))):
+                           ("boards", self.boards), ("quantization", list(self.quantization)),
+                           ("build", [b.id for b in self.build])):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")

@@ -45,32 +45,51 @@ def report(
 
 
 def compare(
-    run: Path = typer.Argument(..., help="Run folder to check."),
-    baseline: Path = typer.Argument(..., help="Baseline run folder (e.g. from the main branch)."),
-    threshold: float = typer.Option(0.05, "--threshold", help="Relative slowdown that counts (0.05 = 5 %)."),
-    alpha: float = typer.Option(0.01, "--alpha", help="Significance level of Welch's t-test."),
-    metrics: list[str] = typer.Option(
-        ["latency_s", "energy_j"], "--metric", help="Measured columns to compare (repeatable)."
-    ),
+    first: str = typer.Argument(..., metavar="[BASELINE] CURRENT",
+                                help="Baseline then current side; with one argument it is CURRENT and the baseline "
+                                     "is the \\[gate] table's `baseline`. Each side: a run folder, a `harness measure -o` "
+                                     "file, or a stored baseline name."),
+    second: str | None = typer.Argument(None, hidden=True),
+    rules: Path | None = typer.Option(None, "--rules", help="gate.toml with the per-metric rules (default ./gate.toml if present)."),
+    rule: list[str] = typer.Option([], "--rule", help="Override one rule: FIELD=VALUE or METRIC.FIELD=VALUE, e.g. "
+                                                      "latency.threshold=0.1, flash.tolerance=512, power.gate=true (repeatable)."),
+    threshold: float | None = typer.Option(None, "--threshold", help="Relative change that counts for noisy metrics (0.05 = 5 %)."),
+    alpha: float | None = typer.Option(None, "--alpha", help="Significance level of the statistical test."),
+    test: str | None = typer.Option(None, "--test", help="Statistical test: welch or mannwhitney."),
+    metrics: list[str] = typer.Option([], "--metric", help="Only these metrics gate (repeatable; the rest are reported)."),
     allow_missing: bool = typer.Option(
-        False, "--allow-missing", help="Do not fail when a baseline configuration has no measurements in the run."
+        False, "--allow-missing", help="Configurations absent on one side do not fail (a failed or non-fitting one still does)."
     ),
+    baselines_dir: Path | None = typer.Option(None, "--baselines-dir", help="Stored baselines (default $HARNESS_BASELINES or ./baselines)."),
     json_out: Path | None = typer.Option(None, "--json", help="Write the full comparison as JSON here."),
-    md_out: Path | None = typer.Option(None, "--markdown", help="Write the Markdown summary here."),
+    md_out: Path | None = typer.Option(None, "--markdown", help="Write the Markdown summary (pull-request comment) here."),
+    junit_out: Path | None = typer.Option(None, "--junit", help="Write JUnit XML here (one test case per configuration x metric)."),
+    show_all: bool = typer.Option(False, "--all", help="Also list unchanged rows in the terminal table."),
+    markdown_stdout: bool = typer.Option(False, "--print-markdown", help="Print Markdown instead of the terminal table."),
 ) -> None:
-    """Compare a run against a baseline run: the regression gate for CI.
+    """Compare a current run against a baseline: the regression gate for CI.
 
-    For every configuration and metric the relative change of the mean is tested with Welch's
-    t-test; a metric regresses if it is worse by more than --threshold AND p < --alpha. Exit
-    code 0 = no regression, 1 = at least one regression (or a configuration that stopped
-    working), 2 = the comparison could not be made (missing run, bad option)."""
-    from harness.report.compare import compare_dirs
+    Configurations are matched by model, compression, numeric type, board, build variant and
+    runtime. Deterministic metrics (flash, RAM, code size, simulated cycles, on-device accuracy)
+    compare exactly and show deltas in their unit; noisy ones (latency, power, energy) regress
+    only when worse by more than the threshold AND the test gives p < alpha. A configuration
+    that fails or does not fit now but was measured on the baseline is always a regression.
+    Exit code 0 = no regression, 1 = regression, 2 = the comparison could not be made."""
+    from rich.console import Console
 
-    try:
-        res = compare_dirs(run, baseline, json_out=json_out, md_out=md_out, threshold=threshold, alpha=alpha,
-                           metrics=metrics, fail_on_missing=not allow_missing)
-    except ValueError as exc:
-        raise ReportError(str(exc)) from exc
-    typer.echo(res.to_markdown())  # plain Markdown: readable in CI logs, pastable into a PR comment
+    from harness.report.gate import run_gate
+
+    res = run_gate(first, second, rules_file=rules, overrides=rule, threshold=threshold, alpha=alpha, test=test,
+                   metrics=metrics, allow_missing=allow_missing or None, baselines_dir=baselines_dir,
+                   json_out=json_out, md_out=md_out, junit_out=junit_out)
+    if markdown_stdout:
+        typer.echo(res.to_markdown())
+    else:
+        from harness.report.gate_output import terminal_table
+
+        con = Console(width=200) if not Console().is_terminal else Console()
+        for w in res.warnings:
+            con.print(f"[yellow]warning:[/] {w}", highlight=False)
+        con.print(terminal_table(res, show_unchanged=show_all))
     if not res.passed:
         raise typer.Exit(code=res.exit_code())
