@@ -3,7 +3,7 @@
 #   make test   set everything up and run the test suite
 .PHONY: setup demo test lint bench clean
 
-CAMPAIGN ?= campaigns/lenet-digits.toml
+CAMPAIGN ?= campaigns/lenet-mnist.toml
 PYTEST_ARGS ?=
 
 setup:

@@ -63,6 +63,7 @@ class Preparer:
             art = compress_from_campaign(
                 point.model, point.compression, point.numeric, self.campaign.dataset, self.campaign.seed,
                 folder, progress=progress, cache_dir=self.cache_dir / "compress",
+                test_samples=self.campaign.device_samples(point.numeric),
             )
             return folder, art
 

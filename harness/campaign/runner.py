@@ -141,9 +141,9 @@ class CampaignRunner:
                     instrument_idn=bench.identities(st) if st.analyzer else None,
                 )
                 if self.store.get_config(cid).get("device_accuracy") is None:
-                    self._say(p, "verify", f"checking outputs on {self.campaign.accuracy_samples} test inputs")
-                    chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz",
-                                               self.campaign.accuracy_samples)
+                    count = self.campaign.device_samples(p.numeric)
+                    self._say(p, "verify", f"checking outputs on {count} held-out test inputs")
+                    chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz", count)
                     if chk is not None:
                         self.store.upsert_config(cid, device_accuracy=chk.device_accuracy / 100.0,
                                                  host_agreement=chk.host_agreement / 100.0,

