@@ -15,11 +15,14 @@ class ConfigPoint:
     compression: CompressionSettings
     numeric: str
     board: str
+    runtime: str = "portable"  # kernel backend: our portable runtime or "cmsis-nn" (Table 5's toolflow axis)
 
     @property
     def config_id(self) -> str:
-        # Stable across runs: resume and baseline comparison match configurations by this id.
-        return f"{self.model.id}/{self.compression.id}/{self.numeric}/{self.board}"
+        # Stable across runs: resume and baseline comparison match configurations by this id
+        # (the default runtime adds nothing, so ids of campaigns without a runtime axis never change).
+        base = f"{self.model.id}/{self.compression.id}/{self.numeric}/{self.board}"
+        return base if self.runtime == "portable" else f"{base}/{self.runtime}"
 
     @property
     def artifact_key(self) -> str:
@@ -30,9 +33,10 @@ class ConfigPoint:
 def expand(campaign: CampaignConfig) -> list[ConfigPoint]:
     """Matrix in an order that keeps one artifact's boards together (its build is reused)."""
     return [
-        ConfigPoint(m, c, q, b)
+        ConfigPoint(m, c, q, b, r)
         for m in campaign.models
         for c in campaign.compression
         for q in campaign.quantization
         for b in campaign.boards
+        for r in campaign.runtimes
     ]

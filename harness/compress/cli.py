@@ -58,7 +58,7 @@ def compress(
     data_dir: str | None = typer.Option(None, "--data-dir", help="Folder with MNIST IDX / CIFAR-10 batches."),
     resize: int | None = typer.Option(28, "--resize", help="Resize images to this side (digits 8 -> 28); 0 keeps them."),
     epochs: int = typer.Option(8, "--epochs", help="Baseline training epochs."),
-    retrain_epochs: int = typer.Option(4, "--retrain-epochs", help="Retraining epochs per pruning run (spread over AGP steps)."),
+    retrain_epochs: float = typer.Option(4, "--retrain-epochs", help="Retraining epochs per pruning run (spread over AGP steps)."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     batch_size: int = typer.Option(64, "--batch-size"),
     prune: str = typer.Option("none", "--prune", help="METHOD[:HEURISTIC[:RATE]], e.g. structural:l1:0.9, element:magnitude:0.9, none."),

@@ -39,7 +39,7 @@ class ModelSettings(_Strict):
     id: str
     arch: str = Field(description="Model-zoo name (lenet, lenet-light, ...) or path to an ONNX file")
     epochs: int = Field(8, ge=0)
-    retrain_epochs: int = Field(4, ge=0)
+    retrain_epochs: float = Field(4, ge=0, description="Retraining epochs per pruning run (per candidate rate in a search)")
     lr: float = Field(1e-3, gt=0)
     batch_size: int = Field(64, gt=0)
 
@@ -124,6 +124,9 @@ class CampaignConfig(_Strict):
     compression: list[CompressionSettings] = Field(min_length=1)
     quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1)
     boards: list[str] = Field(min_length=1)
+    runtimes: list[Literal["portable", "cmsis-nn"]] = Field(
+        default_factory=lambda: ["portable"], min_length=1,
+        description="Kernel backends to compare: our portable runtime, CMSIS-NN (int8 only; needs $CMSIS_NN_PATH)")
     report: ReportSettings = ReportSettings()
     source_file: str | None = Field(None, exclude=True)
 
