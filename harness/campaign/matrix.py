@@ -36,6 +36,7 @@ def expand(campaign: CampaignConfig) -> list[ConfigPoint]:
         ConfigPoint(m, c, q, b, r)
         for m in campaign.models
         for c in campaign.compression
+        if not c.models or m.id in c.models
         for q in campaign.quantization
         for b in campaign.boards
         for r in campaign.runtimes

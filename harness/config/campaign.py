@@ -69,6 +69,7 @@ class CompressionSettings(_Strict):
     max_ram_bytes: int | None = Field(None, gt=0, description="Resource-aware pruning: peak activation bytes budget")
     max_macs: int | None = Field(None, gt=0, description="Resource-aware pruning: MAC budget")
     qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = post-training only)")
+    models: list[str] = Field(default_factory=list, description="Apply to these model ids only (default: every model)")
     allocation: Literal["uniform", "macs", "latency"] = Field(
         "uniform", description="Structural: how the rate is shared by the layers: one keep-fraction for all (the "
         "paper), or greedy by MACs / estimated latency saved per importance lost (resource-aware, seed 004)")
@@ -142,6 +143,11 @@ class CampaignConfig(_Strict):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")
+        known = {m.id for m in self.models}
+        for c in self.compression:
+            unknown = sorted(set(c.models) - known)
+            if unknown:
+                raise ValueError(f"compression {c.id!r}: models {unknown} are not in [[models]] (ids: {sorted(known)})")
         return self
 
 

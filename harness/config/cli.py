@@ -38,8 +38,10 @@ def validate_file(path: Path) -> str:
     if kind == "instruments":
         r = load_rig(path)
         return f"rig {r.name}: {len(r.duts)} board(s), analyzer {r.power_analyzer.kind} at {r.power_analyzer.resource}"
+    from harness.campaign.matrix import expand
+
     c = load_campaign(path)
-    n = len(c.models) * len(c.compression) * len(c.quantization) * len(c.boards)
+    n = len(expand(c))  # the matrix as the runner expands it (per-model compression, runtimes)
     return f"campaign {c.name}: {n} configurations x n={c.repetitions}"
 
 
