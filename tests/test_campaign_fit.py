@@ -66,4 +66,4 @@ def test_does_not_fit_is_recorded_and_shown_as_dash(tmp_path: Path, monkeypatch:
     assert n == 0
     table = (tmp_path / "results" / "fit" / "report" / "table3.md").read_text()
     small_row = next(line for line in table.splitlines() if "sim-small" in line)
-    assert "| - |" in small_row
+    assert "| - |" in " ".join(small_row.split())  # cells are padded to the column width

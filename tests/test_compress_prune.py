@@ -175,3 +175,34 @@ def test_structural_l1_to_10_percent_keeps_95_percent_of_accuracy():
     assert count_params(graph)[0] == sum(int(np.prod(s)) for s in shapes.values()) == count_weights(m)
 
 
+
+
+@pytest.mark.parametrize("allocation", ["macs", "latency"])
+def test_resource_aware_allocation_cuts_macs_at_the_same_rate(allocation):
+    """Seed 004's idea: channels priced by what they cost to run. At the same parameter rate the
+    resource-aware allocation needs fewer MACs than the uniform one; every prunable layer of the
+    paper's LeNet, fc1's neurons included, is pruned in both; no layer drops below half its
+    uniform width."""
+    from harness.compress.export import export_graph
+    from harness.compress.resources import macs
+
+    ds = digits_data()
+    model = build_model("lenet", ds.input_shape, 10)
+    out = {}
+    for alloc in ("uniform", allocation):
+        spec = PruneSpec("structural", "l1", 0.98, "one-shot", allocation=alloc)
+        res = prune(model, spec, ds, RetrainConfig(epochs=0), **QUIET)
+        assert count_weights(res.model) <= 0.02 * count_weights(model)
+        m = res.model
+        out[alloc] = ((m.conv1.out_channels, m.conv2.out_channels, m.fc1.out_features),
+                      macs(export_graph(m, ds.input_shape)))  # fmt: skip
+    (uni, uni_macs), (res_w, res_macs) = out["uniform"], out[allocation]
+    assert all(w < full for w, full in zip(uni, (32, 64, 128), strict=True))
+    assert all(w < full for w, full in zip(res_w, (32, 64, 128), strict=True))
+    assert all(r >= -(-u // 2) for r, u in zip(res_w, uni, strict=True))
+    assert res_macs < 0.8 * uni_macs, (out, allocation)
+
+
+def test_unknown_allocation_is_rejected():
+    with pytest.raises(PruningError, match="allocation"):
+        PruneSpec("structural", "l1", 0.5, allocation="flops").validate()  # type: ignore[arg-type]

@@ -79,6 +79,11 @@ def test_vcd_without_timescale_is_rejected() -> None:
         parse_vcd("$var wire 1 ! D0 $end\n$enddefinitions $end\n#0 1!\n")
 
 
+def test_malformed_vcd_is_a_value_error() -> None:
+    with pytest.raises(ValueError, match="malformed VCD"):
+        parse_vcd("$timescale 1 us $end\n$var wire 1 ! D0 $end\n$enddefinitions $end\n#0 1!\n#zz 0!\n")
+
+
 def test_sigrok_command_line() -> None:
     cmd = sigrok_command("fx2lafw", "D0", 1_000_000, 2000, Path("/tmp/x.vcd"))
     assert cmd == ["sigrok-cli", "-d", "fx2lafw", "--config", "samplerate=1000000", "-C", "D0", "--time", "2000",

@@ -33,13 +33,19 @@ class ConfigPoint:
         return base if self.build_options.id == DEFAULT_ID else f"{base}/{self.build_options.id}"
 
     @property
+    def runtime(self) -> str:
+        """Kernel backend (Table 5's toolflow axis): our portable runtime or "cmsis-nn"."""
+        return self.build_options.backend or "portable"
+
+    @property
     def artifact_key(self) -> str:
         """Configurations differing only in board or build options share one compressed artifact."""
         return f"{self.model.id}/{self.compression.id}/{self.numeric}"
 
     def store_extra(self) -> dict[str, Any]:
         """Stored with the configuration: what compare's identity and reports read back."""
-        return {"build_variant": self.build_options.id, "build_options": self.build_options.identity()}
+        return {"build_variant": self.build_options.id, "build_options": self.build_options.identity(),
+                "runtime": self.runtime}
 
     def build_kwargs(self, board: Any, more_cflags: list[str] | None = None) -> dict[str, Any]:
         return self.build_options.build_kwargs(board, more_cflags)
@@ -48,11 +54,24 @@ class ConfigPoint:
 def expand(campaign: CampaignConfig) -> list[ConfigPoint]:
     """Matrix in an order that keeps one artifact's boards together (its build is reused)."""
     builds: list[BuildOptions | None] = list(campaign.build) or [None]
+    if campaign.runtimes != ["portable"]:  # the runtime axis is sugar for build variants with a backend
+        builds = [_with_runtime(v, r) for v in builds for r in campaign.runtimes]
     return [
         ConfigPoint(m, c, q, b, v)
         for m in campaign.models
         for c in campaign.compression
+        if not c.models or m.id in c.models
         for q in campaign.quantization
         for b in campaign.boards
         for v in builds
     ]
+
+
+def _with_runtime(variant: BuildOptions | None, runtime: str) -> BuildOptions | None:
+    """``variant`` with kernel backend ``runtime``; the portable runtime on the default variant
+    stays the default (its configuration ids do not change)."""
+    if runtime == "portable" and variant is None:
+        return None
+    base = variant or DEFAULT
+    vid = runtime if variant is None else f"{variant.id}-{runtime}"
+    return base.model_copy(update={"backend": runtime, "id": vid})

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.campaign.matrix import ConfigPoint
+from harness.campaign.stages import StageClock
 from harness.config.board import load_board
 from harness.config.campaign import CampaignConfig
 from harness.config.limits import inside
@@ -44,8 +45,9 @@ def injected_cflags(config_id: str) -> list[str]:
 class Preparer:
     """Compresses and builds configurations, reusing artifacts across boards and runs."""
 
-    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path):
+    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path, clock: StageClock | None = None):
         self.campaign = campaign
+        self.clock = clock or StageClock()
         self.run_dir = run_dir
         self.cache_dir = cache_dir
         self._locks: dict[str, threading.Lock] = {}
@@ -62,10 +64,12 @@ class Preparer:
                 return folder, Artifact.load(folder)
             from harness.compress.api import compress_from_campaign
 
-            art = compress_from_campaign(
+            with self.clock.time("train/prune"):
+                art = compress_from_campaign(
                 point.model, point.compression, point.numeric, self.campaign.dataset, self.campaign.seed,
-                folder, progress=progress, cache_dir=self.cache_dir / "compress",
-            )
+                    folder, progress=progress, cache_dir=self.cache_dir / "compress",
+                    test_samples=self.campaign.device_samples(point.numeric),
+                )
             return folder, art
 
     def prepare(self, point: ConfigPoint, progress: Any = None) -> Prepared:
@@ -76,10 +80,11 @@ class Preparer:
         board = load_board(point.board)
         out = inside(self.run_dir, "firmware", point.config_id.replace("/", "__"))
         try:
-            prep.build = build_firmware(
-                prep.artifact_dir, out_dir=out, cache_dir=self.cache_dir / "build",
-                **point.build_kwargs(board, injected_cflags(point.config_id)),
-            )
+            with self.clock.time("build"):
+                prep.build = build_firmware(
+                    prep.artifact_dir, out_dir=out, cache_dir=self.cache_dir / "build",
+                    **point.build_kwargs(board, injected_cflags(point.config_id)),
+                )
         except FirmwareTooLarge as exc:
             prep.fits = False
             prep.error = str(exc)

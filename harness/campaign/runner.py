@@ -14,6 +14,7 @@ from typing import Any
 from harness.campaign.bench import Bench, Station
 from harness.campaign.matrix import ConfigPoint, expand
 from harness.campaign.prepare import Prepared, Preparer
+from harness.campaign.stages import StageClock
 from harness.config.campaign import CampaignConfig
 from harness.config.rig import RigConfig
 from harness.errors import HarnessError
@@ -32,6 +33,7 @@ class RunSummary:
     skipped: int
     seconds: float
     off_unconfirmed: tuple[str, ...] = ()  # outputs the bench could not confirm off: reported loudly
+    stage_times: dict[str, Any] | None = None  # harness.campaign.stages.StageClock.as_dict
 
 
 class CampaignRunner:
@@ -41,7 +43,8 @@ class CampaignRunner:
         self.rig = rig
         self.run_dir = run_dir
         self.retry_failed = retry_failed
-        self.preparer = Preparer(campaign, run_dir, cache_dir)
+        self.clock = StageClock()
+        self.preparer = Preparer(campaign, run_dir, cache_dir, self.clock)
         self.display = display  # harness.campaign.display.Display or None
         self.points = expand(campaign)
         self._bench: Any = None
@@ -88,12 +91,14 @@ class CampaignRunner:
         def frac(pct: Any) -> float | None:  # the store keeps accuracies as fractions
             return None if pct is None else float(pct) / 100.0
 
+        data = meta.get("dataset_used") or {}
+        meaningful = not data.get("synthetic", False)  # a synthetic stand-in's accuracy is not reported
         acc = meta.get("accuracy_quant") if p.numeric != "float32" else meta.get("accuracy_float")
         base = meta.get("accuracy_baseline")
         fields: dict[str, Any] = {
-            "accuracy_float": frac(meta.get("accuracy_float")),
-            "accuracy_quant": frac(meta.get("accuracy_quant")),
-            "rel_accuracy": (acc / base) if (acc is not None and base) else None,
+            "accuracy_float": frac(meta.get("accuracy_float")) if meaningful else None,
+            "accuracy_quant": frac(meta.get("accuracy_quant")) if meaningful else None,
+            "rel_accuracy": (acc / base) if (acc is not None and base and meaningful) else None,
             # the paper's "compression": fraction of parameters actually removed
             "rate": comp.get("achieved_rate", comp.get("selected_rate")),
             "params": meta.get("params_total"),
@@ -110,7 +115,9 @@ class CampaignRunner:
             )
         if prep.build is not None and prep.build.elf is not None:
             fields["firmware_path"] = str(prep.build.hex or prep.build.elf)
-        self.store.upsert_config(cid, **{k: v for k, v in fields.items() if v is not None})
+        extra = {"dataset": data, "selected_rate": comp.get("selected_rate"), "search": comp.get("search"),
+                 "accuracy_baseline": frac(base) if meaningful else None, "runtime": p.runtime} if meta else None
+        self.store.upsert_config(cid, extra=extra, **{k: v for k, v in fields.items() if v is not None})
         if not prep.fits:
             self.store.set_status(cid, "does-not-fit", prep.error)
             self._say(p, "build", f"does not fit: {prep.error}", "warning")
@@ -132,8 +139,9 @@ class CampaignRunner:
             try:
                 self._say(p, "flash", f"attempt {attempt}/{attempts}")
                 bench.power_up(st)  # the analyzer supplies the board: on before the probe connects
-                link = device.flash_and_identify(st, firmware, build.model_hash, lambda m: self._say(p, "flash", m),
-                                                 self.campaign.inference_timeout_s)
+                with self.clock.time("flash"):
+                    link = device.flash_and_identify(st, firmware, build.model_hash, lambda m: self._say(p, "flash", m),
+                                                     self.campaign.inference_timeout_s)
                 self.store.add_provenance(
                     cid, firmware_sha256=build.firmware_sha256, firmware_path=str(firmware), build_id=build.build_id,
                     model_hash=build.model_hash, toolchain=build.toolchain, board=p.board, probe_id=st.probe,
@@ -142,9 +150,10 @@ class CampaignRunner:
                     extra={"board_simulated": st.board.simulated, "instruments": bench.instruments(st)},
                 )
                 if self.store.get_config(cid).get("device_accuracy") is None:
-                    self._say(p, "verify", f"checking outputs on {self.campaign.accuracy_samples} test inputs")
-                    chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz",
-                                               self.campaign.accuracy_samples)
+                    count = self.campaign.device_samples(p.numeric)
+                    self._say(p, "verify", f"checking outputs on {count} held-out test inputs")
+                    with self.clock.time("verify"):
+                        chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz", count)
                     if chk is not None:
                         self.store.upsert_config(cid, device_accuracy=chk.device_accuracy / 100.0,
                                                  host_agreement=chk.host_agreement / 100.0,
@@ -153,13 +162,15 @@ class CampaignRunner:
                         self._say(p, "verify", f"device accuracy {chk.device_accuracy:.1f} %, agrees with host on "
                                                f"{chk.host_agreement:.1f} %, bit-exact {chk.bit_exact:.1f} %",
                                   "info" if exact else "warning")
-                self._load_measurement_input(link, prep)
                 done = self.store.completed_repetitions(cid)
                 missing = [r for r in range(self.campaign.repetitions) if r not in done]
-                if missing:
-                    self._say(p, "measure", f"{len(missing)} repetition(s) to take")
-                    device.measure_repetitions(bench, st, link, missing, self.campaign.warmup,
-                                               lambda rep, m, calib, wf: self._store_measurement(p, st, rep, m, calib, wf))
+                with self.clock.time("measure"):
+                    self._load_measurement_input(link, prep)
+                    if missing:
+                        self._say(p, "measure", f"{len(missing)} repetition(s) to take")
+                        device.measure_repetitions(
+                            bench, st, link, missing, self.campaign.warmup,
+                            lambda rep, m, calib, wf: self._store_measurement(p, st, rep, m, calib, wf))
                 self.store.set_status(cid, "measured")
                 return
             except Exception as exc:
@@ -257,8 +268,10 @@ class CampaignRunner:
         unconfirmed = tuple(getattr(self._bench, "off_unconfirmed", ()) or ())
         for msg in unconfirmed:
             self._say(None, "safety", msg, "error")
+        wall = time.monotonic() - t0
+        self.clock.save(self.run_dir, wall)
         return RunSummary(self.run_dir, len(self.points), count["measured"], count["failed"], count["does-not-fit"],
-                          skipped, time.monotonic() - t0, unconfirmed)
+                          skipped, wall, unconfirmed, self.clock.as_dict(wall))
 
     def _flash_scope(self, boards: list[str]) -> Any:
         """Simulated boards keep their flash per run folder (whose lock this process holds), so

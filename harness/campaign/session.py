@@ -116,6 +116,10 @@ def _print_summary(console: Console, s: RunSummary) -> None:
         t.add_column(col)
     t.add_row(str(s.total), str(s.measured), str(s.failed), str(s.does_not_fit), str(s.skipped), f"{s.seconds:.0f} s")
     console.print(t)
+    if s.stage_times:
+        from harness.campaign.stages import summary_line
+
+        console.print(summary_line(s.stage_times))
 
 
 def print_plan(campaign_path: Path | str, run_dir: Path | None = None, console: Console | None = None) -> None:

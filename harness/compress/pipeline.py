@@ -45,7 +45,8 @@ class Pipeline:
         configure_torch(req.threads)
         seed_everything(req.seed)
         ds = req.dataset
-        self.data = load_dataset(ds.name, ds.path, ds.resize, ds.seed)
+        self.data = load_dataset(ds.name, ds.path, ds.resize, ds.seed, source=ds.source, train_size=ds.train_size,
+                                 test_size=ds.test_size, fallback=ds.fallback)
         clock("data")
         if req.model.arch.lower().endswith(".onnx"):
             if req.compression.method != "none" or req.prune_layers or req.sensitivity is not None:
@@ -83,6 +84,7 @@ class Pipeline:
             "arch": req.model.arch,
             "model_settings": req.model.model_dump(),
             "dataset": req.dataset.model_dump(),
+            "dataset_used": self.data.describe(),
             "seed": req.seed,
             "numeric": req.numeric,
             "compression": {
@@ -95,7 +97,7 @@ class Pipeline:
             "accuracy_float": round(acc_float, 4),
             "accuracy_quant": round(acc_q, 4),
             "accuracy_quant_method": method,
-            "accuracy_split": f"held-out test split, {len(self.data.y_test)} images",
+            "accuracy_split": f"held-out test split, {len(self.data.y_test)} images ({self.data.split})",
             "params_total": total,
             "params_nonzero": nonzero,
             "macs": est.macs,
@@ -158,7 +160,7 @@ class Pipeline:
             heuristic = "magnitude" if heuristic in ("l1", "l2") else heuristic
         spec = P.PruneSpec(
             method, heuristic, c.rate, c.schedule, c.agp_steps, list(req.prune_layers), list(req.prune_channels),
-            req.sensitivity,
+            req.sensitivity, allocation=c.allocation,
         )  # fmt: skip
         if any(v is not None for v in (req.max_flash, req.max_ram, req.max_macs)):
             spec.plan_fn = self._budget_plan

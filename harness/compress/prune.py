@@ -25,6 +25,7 @@ from harness.compress.train import Progress, train
 
 STRUCTURAL_HEURISTICS = ("l1", "l2", "gradient", "apoz", "random", "magnitude")
 ELEMENT_HEURISTICS = ("magnitude", "random")
+ALLOCATIONS = ("uniform", "macs", "latency")
 
 
 @dataclass
@@ -41,6 +42,7 @@ class PruneSpec:
     channels: list[int] = field(default_factory=list)
     sensitivity: float | None = None
     plan_fn: Callable[[nn.Module], dict[str, int]] | None = None  # resource-aware mode: layer -> channels kept
+    allocation: Literal["uniform", "macs", "latency"] = "uniform"  # how a structural rate is shared by the layers
 
     def validate(self) -> None:
         if self.rate is not None and not 0 <= self.rate < 1:
@@ -53,6 +55,8 @@ class PruneSpec:
             raise PruningError("structural pruning needs a rate, --prune-layers/--prune-channels or a resource budget")
         if self.method == "element" and self.rate is None and self.sensitivity is None:
             raise PruningError("element-wise pruning needs a rate (target sparsity) or a sensitivity")
+        if self.allocation not in ALLOCATIONS:
+            raise PruningError(f"allocation {self.allocation!r} is not one of {', '.join(ALLOCATIONS)}")
         ok = STRUCTURAL_HEURISTICS if self.method == "structural" else ELEMENT_HEURISTICS
         if self.method != "none" and self.heuristic not in ok:
             raise PruningError(f"heuristic {self.heuristic!r} does not apply to {self.method} pruning; use one of {', '.join(ok)}")
@@ -232,6 +236,82 @@ def keep_for_params(model: nn.Module, dep: deps_mod.Dependencies, budget: int) -
             return keep
 
 
+def output_positions(model: nn.Module, input_shape: tuple[int, ...]) -> dict[str, int]:
+    """Output spatial positions (oh * ow; 1 for linear) of every conv/linear layer, from one forward pass."""
+    layers = weight_layers(model)
+    seen: dict[str, int] = {}
+    handles = [m.register_forward_hook(lambda _m, _i, out, k=k: seen.__setitem__(k, int(out[0, 0].numel())))
+               for k, m in layers.items()]  # fmt: skip
+    try:
+        with torch.no_grad():
+            model.eval()(torch.zeros(1, *input_shape))
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
+
+
+# first-order cycle model of one layer (why: seed 004 prices channels by their resource cost; these
+# weights are a rough Cortex-M estimate: a conv MAC reuses its weight, a linear MAC streams it from
+# flash, and every output element pays for requantization / activation / store)
+LATENCY_CYCLES = {"conv_mac": 1.0, "linear_mac": 2.0, "output": 8.0}
+
+
+def resource_cost(model: nn.Module, dep: deps_mod.Dependencies, keep: dict[str, int], positions: dict[str, int],
+                  kind: str) -> float:  # fmt: skip
+    """MACs (``kind="macs"``) or estimated cycles (``"latency"``) if each layer kept ``keep[k]`` channels."""
+    total = 0.0
+    for k, m in weight_layers(model).items():
+        out = keep.get(k, m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
+        src = dep.producer_of.get(k)
+        pos = positions.get(k, 1)
+        if isinstance(m, nn.Conv2d):
+            cin = keep.get(src[0], m.in_channels) if src else m.in_channels
+            mac = out * (cin // m.groups) * m.kernel_size[0] * m.kernel_size[1] * pos
+            per = LATENCY_CYCLES["conv_mac"]
+        else:
+            cin = keep[src[0]] * src[1] if src and src[0] in keep else m.in_features
+            mac, per = out * cin, LATENCY_CYCLES["linear_mac"]
+        total += mac if kind == "macs" else per * mac + LATENCY_CYCLES["output"] * out * pos
+    return total
+
+
+def keep_resource_aware(
+    model: nn.Module, dep: deps_mod.Dependencies, budget: int, scores: dict[str, torch.Tensor],
+    input_shape: tuple[int, ...], kind: str,
+) -> dict[str, int]:  # fmt: skip
+    """Per-layer widths fitting ``budget`` parameters, chosen greedily: each step removes channels
+    from the layer that saves the most resource (MACs or estimated cycles, plus parameters, both
+    relative to the unpruned totals) per unit of importance lost (its weakest remaining channels'
+    scores relative to the layer's mean). Uniform allocation ignores what a channel costs to run;
+    this spends the rate where it buys the most speed for the least accuracy. No layer goes below
+    half its uniform width (scores alone would strip the costly convolutions to one channel)."""
+    positions = output_positions(model, input_shape)
+    floor = {k: max(1, -(-n // 2)) for k, n in keep_for_params(model, dep, budget).items()}
+    keep = {k: g.channels for k, g in dep.groups.items()}
+    ranked = {k: torch.sort(scores[k].float()).values for k in keep}
+    means = {k: float(v.mean()) or 1.0 for k, v in ranked.items()}
+    p0, c0 = params_with(model, dep, keep), resource_cost(model, dep, keep, positions, kind) or 1.0
+    params, cost = p0, resource_cost(model, dep, keep, positions, kind)
+    while params > budget:
+        best: tuple[float, str, int, int, float] | None = None  # (value, layer, new width, params, cost)
+        for k, n in keep.items():
+            step = min(n - floor[k], max(1, n // 50))  # chunks keep wide layers (AlexNet's 4096) fast
+            if step < 1:
+                continue
+            trial = {**keep, k: n - step}
+            tp, tc = params_with(model, dep, trial), resource_cost(model, dep, trial, positions, kind)
+            first = dep.groups[k].channels - n  # weakest channel still kept (ascending score order)
+            lost = float(ranked[k][first : first + step].sum()) / means[k] / step
+            value = ((cost - tc) / c0 + (params - tp) / p0) / (lost + 1e-6)
+            if best is None or value > best[0]:
+                best = (value, k, n - step, tp, tc)
+        if best is None:
+            break  # every layer is at its floor
+        _, k, keep[k], params, cost = best
+    return keep
+
+
 @torch.no_grad()
 def apply_structural(model: nn.Module, dep: deps_mod.Dependencies, keep_idx: dict[str, torch.Tensor]) -> nn.Module:
     """Physically remove every channel not listed in ``keep_idx`` (layer -> sorted indices kept)."""
@@ -333,7 +413,7 @@ def prune(
     per_step = retrain.epochs / max(1, len(targets))
     for step, target in enumerate(targets):
         if spec.method == "structural":
-            keep = _structural_keep(model, spec, shape, target, original, widths)
+            keep = _structural_keep(model, spec, shape, target, original, widths, data, retrain.seed + step)
             model = structural_step(model, shape, keep, spec.heuristic, data, retrain.seed + step)
             if spec.sensitivity is not None and step == len(targets) - 1:  # seed flow: filters, then FC weights
                 masks = Masks(model)
@@ -383,11 +463,16 @@ def _layer_channels(model: nn.Module, spec: PruneSpec, shape: tuple[int, ...]) -
 
 
 def _structural_keep(
-    model: nn.Module, spec: PruneSpec, shape: tuple[int, ...], target: float, original: int, widths: dict[str, int]
-) -> dict[str, int]:
+    model: nn.Module, spec: PruneSpec, shape: tuple[int, ...], target: float, original: int, widths: dict[str, int],
+    data: Dataset, seed: int,
+) -> dict[str, int]:  # fmt: skip
     if spec.plan_fn is not None:
         return spec.plan_fn(model)
     if spec.layers:  # target is the schedule's progress 0..1 towards the absolute removals
         return {k: widths[k] - round(n * target) for k, n in zip(spec.layers, spec.channels, strict=True)}
     dep = deps_mod.analyse(model, shape)
-    return keep_for_params(model, dep, int(np.floor((1 - target) * original)))
+    budget = int(np.floor((1 - target) * original))
+    if spec.allocation == "uniform":
+        return keep_for_params(model, dep, budget)
+    scores = structure_scores(model, dep, spec.heuristic, data, seed)
+    return keep_resource_aware(model, dep, budget, scores, shape, spec.allocation)

