@@ -10,8 +10,9 @@ Sources:
 - Cortex-M7: no public per-instruction table; rough estimates for a dual-issue core with TCM:
   ALU pairs dual-issue, loads/stores 1, LDM/STM 1+N/2, taken branch 2, FPU as the M4F.
 
-Not modelled: caches, bus contention, data-dependent divide time (2-12 -> 7), unaligned access.
-Flash wait states are added per instruction fetched from flash (``wait_states`` below).
+Not modelled here: bus contention, data-dependent divide time (2-12 -> 7), unaligned access.
+The memory system (flash wait states, caches, data reads from flash) is harness/sim/memmodel.py;
+without a cache model ``wait_states`` below are added per instruction fetched from flash.
 """
 
 from __future__ import annotations
@@ -280,6 +281,9 @@ class BlockCost:
     cum_mem: tuple[int, ...]
     mnemonics: tuple[str, ...]
     penalty: int  # extra cycles if the block's last instruction branches (next block not fall-through)
+    fp: int = 0  # FPU instructions (power model)
+    mul: int = 0  # multiply / MAC instructions (power model)
+    flags: int = 0  # memmodel: bit 0 fetched through the flash cache; bits 8-15 ROM float op
 
     @property
     def cycles(self) -> int:
@@ -298,13 +302,15 @@ def block_cost(model: CostModel, insns: Sequence[tuple[int, str, str]], wait_sta
     """Cost of a block of (address, mnemonic, op_str); ``wait_states`` per instruction fetched."""
     cum_c: list[int] = []
     cum_m: list[int] = []
-    total = mem = 0
+    total = mem = fp = mul = 0
     prev_mem = prev_alu = False
     last_writes_pc = False
     for _addr, mnem, ops in insns:
         cost, klass = insn_cost(model, mnem, ops, prev_mem, prev_alu)
         total += cost.cycles + wait_states
         mem += int(cost.is_mem)
+        fp += int(klass == "fp" or (klass in ("mem", "multi") and mnem.startswith("v")))
+        mul += int(klass == "mul")
         cum_c.append(total)
         cum_m.append(mem)
         prev_mem = klass == "mem"
@@ -312,5 +318,5 @@ def block_cost(model: CostModel, insns: Sequence[tuple[int, str, str]], wait_sta
         last_writes_pc = cost.writes_pc
     penalty = model.branch_penalty if last_writes_pc else 0
     return BlockCost(
-        tuple(a for a, _, _ in insns), tuple(cum_c), tuple(cum_m), tuple(m for _, m, _ in insns), penalty
+        tuple(a for a, _, _ in insns), tuple(cum_c), tuple(cum_m), tuple(m for _, m, _ in insns), penalty, fp, mul
     )
