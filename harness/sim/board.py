@@ -100,9 +100,12 @@ class SimBoard:
         self.bus = SignalBus(config.supply.nominal_v, self.sim.idle_current_a)
         self.power = PowerModel(self.sim, self.clock_hz, self.bus)
         self.uart = UartServer(config.name)
-        self.memory = MemorySystem.for_board(self.sim, mem.flash_base, mem.flash_size)
+        model = get_model(self.sim.cycle_model)
+        self.memory = MemorySystem.for_board(
+            self.sim, mem.flash_base, mem.flash_size, target_extra=model.unaligned_target_extra
+        )
         self.decoder = BlockDecoder(
-            get_model(self.sim.cycle_model),
+            model,
             (mem.flash_base, mem.flash_base + mem.flash_size),
             self.memory.fetch_wait_states,
         )
@@ -130,6 +133,9 @@ class SimBoard:
         """The decoder's cost plus what the memory system decides per block (memmodel.py):
         fetched through the flash cache, or a ROM float entry with its published cost."""
         cost = self.decoder.cost(address, size)
+        first_size = cost.addresses[1] - address if cost.insns > 1 else size
+        if address & 2 and first_size == 4:
+            cost = replace(cost, flags=cost.flags | 2)
         lo, hi = self.memory.flash_range
         if self.memory.cache is not None and lo <= address < hi:
             cost = replace(cost, flags=cost.flags | 1)

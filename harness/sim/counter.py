@@ -86,6 +86,7 @@ class _State(ctypes.Structure):
         ("reg_r0", ctypes.c_int32),
         ("reg_r1", ctypes.c_int32),
         ("rom_calls", ctypes.c_uint64),
+        ("target_extra", ctypes.c_uint32),
     ]
 
 
@@ -258,6 +259,7 @@ class NativeCounter(BlockCounter):
             self._s.line_shift, self._s.miss_cycles = c.line_shift, c.miss_cycles
         self._s.cache_data = int(c is not None and c.data)
         self._s.data_wait = mem.data_wait_cycles
+        self._s.target_extra = mem.target_extra
 
     def commit(self, next_address: int) -> None:
         self._lib.bh_commit(ctypes.byref(self._s), next_address)
@@ -320,15 +322,19 @@ class PyCounter(BlockCounter):
             self.cycles += self._mem.data_wait_cycles
 
     def _hook(self, uc: Uc, address: int, size: int, _user: object) -> None:
+        key = (address, size)
+        bc = self._cache.get(key)
+        if bc is None:
+            bc = self._cache[key] = self._lookup(address, size)
+        cur = self._cur
+        if self.have_cur and cur is not None and cur.penalty and address != self.cur_addr + self.cur_size:
+            if bc.flags & 2:
+                self.cycles += self._mem.target_extra
         self.commit(address)
         if self.stop_request or self.cycles >= self.cycle_limit:
             self.stopped = 2 if self.stop_request else 1
             uc.emu_stop()
             return
-        key = (address, size)
-        bc = self._cache.get(key)
-        if bc is None:
-            bc = self._cache[key] = self._lookup(address, size)
         self._cur = bc
         self.cur_addr, self.cur_size, self.have_cur = address, size, 1
         self.blocks += 1

@@ -49,6 +49,7 @@ class MemorySystem:
     flash_range: tuple[int, int] = (0, 0)
     data_wait_cycles: int = 0
     fetch_wait_states: int = 0
+    target_extra: int = 0  # core model: refill extra for a 32-bit branch target at an odd halfword
 
     @property
     def data_hook(self) -> bool:
@@ -58,9 +59,10 @@ class MemorySystem:
         )
 
     @classmethod
-    def for_board(cls, sim: SimSettings, flash_base: int, flash_size: int) -> MemorySystem:
+    def for_board(cls, sim: SimSettings, flash_base: int, flash_size: int, target_extra: int = 0) -> MemorySystem:
         cache = CacheSpec.from_settings(sim.cache) if sim.cache is not None else None
         return cls(
+            target_extra=target_extra,
             cache=cache,
             flash_range=(flash_base, flash_base + flash_size),
             data_wait_cycles=sim.flash_wait_states,

@@ -29,7 +29,8 @@ typedef struct {
     uint32_t penalty;  /* extra cycles when the next block is not the fall-through */
     uint32_t fp;       /* FPU instructions */
     uint32_t mul;      /* multiply / MAC instructions */
-    uint32_t flags;    /* bit 0: fetched through the flash cache; bits 8-15: ROM float op */
+    uint32_t flags;    /* bit 0: fetched through the flash cache; bit 1: starts with a 32-bit
+                          instruction at an odd halfword; bits 8-15: ROM float op */
 } bh_entry;
 
 typedef void (*bh_miss_fn)(uint64_t address, uint32_t size, bh_entry *out);
@@ -61,6 +62,7 @@ typedef struct {
     bh_reg_fn reg_read, reg_write;
     int32_t reg_r0, reg_r1;
     uint64_t rom_calls;
+    uint32_t target_extra;     /* refill extra for flags bit 1 targets */
 } bh_state;
 
 static uint64_t bh_hash(uint64_t k) {
@@ -176,14 +178,7 @@ void bh_commit(bh_state *s, uint64_t next_address) {
     s->have_cur = 0;
 }
 
-void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
-    bh_state *s = (bh_state *)user;
-    bh_commit(s, address);
-    if (s->stop_request || s->cycles >= s->cycle_limit) {
-        s->stopped = s->stop_request ? 2 : 1;
-        s->stop(uc);
-        return;
-    }
+static bh_entry *bh_lookup(bh_state *s, uint64_t address, uint32_t size) {
     uint64_t key = (address << 32) | size;
     bh_entry *e = bh_slot(s->table, s->mask, key);
     if (e->key != key) {
@@ -196,6 +191,21 @@ void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
         }
         *e = fresh;
         s->used++;
+    }
+    return e;
+}
+
+void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
+    bh_state *s = (bh_state *)user;
+    bh_entry *e = bh_lookup(s, address, size);
+    /* a taken branch into a 32-bit instruction at an odd halfword refills one cycle longer */
+    if (s->have_cur && s->cur_penalty && address != s->cur_addr + s->cur_size && (e->flags & 2u))
+        s->cycles += s->target_extra;
+    bh_commit(s, address);
+    if (s->stop_request || s->cycles >= s->cycle_limit) {
+        s->stopped = s->stop_request ? 2 : 1;
+        s->stop(uc);
+        return;
     }
     s->cur_addr = address;
     s->cur_size = size;
