@@ -327,9 +327,9 @@ class PyCounter(BlockCounter):
         if bc is None:
             bc = self._cache[key] = self._lookup(address, size)
         cur = self._cur
-        if self.have_cur and cur is not None and cur.penalty and address != self.cur_addr + self.cur_size:
-            if bc.flags & 2:
-                self.cycles += self._mem.target_extra
+        taken = self.have_cur and cur is not None and cur.penalty and address != self.cur_addr + self.cur_size
+        if taken and bc.flags & 2:  # refill of a 32-bit target at an odd halfword
+            self.cycles += self._mem.target_extra
         self.commit(address)
         if self.stop_request or self.cycles >= self.cycle_limit:
             self.stopped = 2 if self.stop_request else 1
