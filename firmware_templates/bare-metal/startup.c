@@ -34,14 +34,16 @@ __attribute__((section(".isr_vector"), used)) void (*const __isr_vector[16])(voi
 };
 
 #if defined(BENCH_RP2040_ROM_FLOAT)
-/* RP2040 boot-ROM float, as the real firmware uses it (Pico SDK pico_float, linked by Mbed CE's
- * RP2040 target): at start-up the ROM's soft_float_table is found with rom_table_lookup (16-bit
- * pointers at 0x16 / 0x18, RP2040 datasheet "Bootrom Contents") and copied to RAM; every
- * __aeabi_f* helper is a tail call through that copy (SDK: table_tail_call). On the simulated
- * board the ROM is emulated (harness/sim/romfloat.py); offsets are the datasheet's. */
-#define SF_TABLE_WORDS 33u
+/* RP2040 boot-ROM float, as the real firmware uses it (Pico SDK pico_float,
+ * float_aeabi_rp2040.S, linked by Mbed CE's RP2040 target): at start-up the ROM's
+ * soft_float_table is found with rom_table_lookup (16-bit pointers at 0x16 / 0x18, RP2040
+ * datasheet "Bootrom Contents") and copied to RAM; the arithmetic and int->float helpers are a
+ * tail call through that copy (the SDK's table_tail_call: ldr, ldr, bx), comparisons are local
+ * integer code (as the SDK's own compare routines). On the simulated board the ROM is emulated
+ * (harness/sim/romfloat.py); the table offsets are the datasheet's. */
+#define SF_TABLE_WORDS 32u
 typedef const void *(*rom_table_lookup_fn)(const uint16_t *table, uint32_t code);
-static uintptr_t sf_table[SF_TABLE_WORDS];
+__attribute__((used)) uintptr_t sf_table[SF_TABLE_WORDS];
 
 static void rom_float_init(void) {
     uintptr_t rom_header = 0x14u;
@@ -52,29 +54,51 @@ static void rom_float_init(void) {
     for (uint32_t i = 0; i < SF_TABLE_WORDS; i++) sf_table[i] = sf[i];
 }
 
-typedef float (*sf_ff_f)(float, float);
-typedef int (*sf_ff_i)(float, float);
-typedef float (*sf_i_f)(int);
-typedef float (*sf_u_f)(unsigned);
-typedef int (*sf_f_i)(float);
-typedef unsigned (*sf_f_u)(float);
-#define SF(off, type) ((type)sf_table[(off) / 4u])
+__asm__(".syntax unified\n"
+        ".macro sf_tail name, off\n"
+        "  .section .text.\\name, \"ax\", %progbits\n"
+        "  .global \\name\n"
+        "  .type \\name, %function\n"
+        "  .thumb_func\n"
+        "\\name:\n"
+        "  ldr r3, =sf_table\n"
+        "  ldr r3, [r3, #\\off]\n"
+        "  bx r3\n"
+        "  .ltorg\n"
+        ".endm\n"
+        "sf_tail __aeabi_fadd, 0x00\n"
+        "sf_tail __aeabi_fsub, 0x04\n"
+        "sf_tail __aeabi_fmul, 0x08\n"
+        "sf_tail __aeabi_fdiv, 0x0C\n"
+        "sf_tail __aeabi_i2f, 0x28\n"
+        "sf_tail __aeabi_ui2f, 0x30\n"
+        "sf_tail __aeabi_f2uiz, 0x20\n"
+        "sf_tail __aeabi_f2iz, 0x7C\n"
+        "  .section .text.__aeabi_frsub, \"ax\", %progbits\n"
+        "  .global __aeabi_frsub\n"
+        "  .type __aeabi_frsub, %function\n"
+        "  .thumb_func\n"
+        "__aeabi_frsub:\n"
+        "  eors r0, r1\n"
+        "  eors r1, r0\n"
+        "  eors r0, r1\n"
+        "  b __aeabi_fsub\n"
+        ".text\n");
 
-float __aeabi_fadd(float a, float b) { return SF(0x00, sf_ff_f)(a, b); }
-float __aeabi_fsub(float a, float b) { return SF(0x04, sf_ff_f)(a, b); }
-float __aeabi_frsub(float a, float b) { return SF(0x04, sf_ff_f)(b, a); }
-float __aeabi_fmul(float a, float b) { return SF(0x08, sf_ff_f)(a, b); }
-float __aeabi_fdiv(float a, float b) { return SF(0x0C, sf_ff_f)(a, b); }
-int __aeabi_fcmpeq(float a, float b) { return SF(0x10, sf_ff_i)(a, b) == 0; }
-int __aeabi_fcmplt(float a, float b) { return SF(0x10, sf_ff_i)(a, b) < 0; }
-int __aeabi_fcmple(float a, float b) { return SF(0x10, sf_ff_i)(a, b) <= 0; }
-int __aeabi_fcmpgt(float a, float b) { return SF(0x10, sf_ff_i)(a, b) > 0; }
-int __aeabi_fcmpge(float a, float b) { return SF(0x10, sf_ff_i)(a, b) >= 0; }
-int __aeabi_fcmpun(float a, float b) { (void)a; (void)b; return 0; } /* the ROM maps NaN to inf */
-float __aeabi_i2f(int x) { return SF(0x28, sf_i_f)(x); }
-float __aeabi_ui2f(unsigned x) { return SF(0x30, sf_u_f)(x); }
-unsigned __aeabi_f2uiz(float x) { return SF(0x20, sf_f_u)(x); }
-int __aeabi_f2iz(float x) { return SF(0x80, sf_f_i)(x); }
+/* Ordering key of a float with denormals flushed to zero and -0 == +0 (the ROM library's
+ * semantics; NaN is not distinguished, the library maps it to infinity). */
+static int32_t f_key(float f) {
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    if ((u & 0x7F800000u) == 0) u &= 0x80000000u;
+    return (u & 0x80000000u) ? -(int32_t)(u & 0x7FFFFFFFu) : (int32_t)u;
+}
+int __aeabi_fcmpeq(float a, float b) { return f_key(a) == f_key(b); }
+int __aeabi_fcmplt(float a, float b) { return f_key(a) < f_key(b); }
+int __aeabi_fcmple(float a, float b) { return f_key(a) <= f_key(b); }
+int __aeabi_fcmpgt(float a, float b) { return f_key(a) > f_key(b); }
+int __aeabi_fcmpge(float a, float b) { return f_key(a) >= f_key(b); }
+int __aeabi_fcmpun(float a, float b) { (void)a; (void)b; return 0; }
 #endif
 
 void Default_Handler(void) {

@@ -76,11 +76,11 @@ class SimCache(_Strict):
 
 class SimPower(_Strict):
     """Extra supply current per unit fraction of executed instructions of a class (fitted; see
-    docs/sim-accuracy.md). The base term is SimSettings.active_current_a."""
+    docs/sim-accuracy.md). The base term is SimSettings.active_current_a, loads/stores are
+    SimSettings.mem_current_a, sleep is SimSettings.idle_current_a."""
 
     fpu_a: float = Field(0.0, description="FPU instructions")
     mul_a: float = Field(0.0, description="Multiply / DSP MAC instructions")
-    sram_access_a: float = Field(0.0, description="Loads/stores (per instruction fraction)")
     flash_read_a: float = Field(0.0, description="Data reads from flash (per instruction fraction)")
 
 

@@ -98,7 +98,6 @@ class SimBoard:
         self._flash_view = (ctypes.c_char * len(self.flash.data)).from_buffer(self.flash.data)
         self._ram_view = (ctypes.c_char * len(self.ram)).from_buffer(self.ram)
         self.bus = SignalBus(config.supply.nominal_v, self.sim.idle_current_a)
-        self.power = PowerModel(self.sim, self.clock_hz, self.bus)
         self.uart = UartServer(config.name)
         model = get_model(self.sim.cycle_model)
         self.memory = MemorySystem.for_board(
@@ -113,6 +112,7 @@ class SimBoard:
         self._rom_stubs = romfloat.stub_costs() if self.sim.rom_float else {}
         self.counter = make_counter(self._block_cost, prefer_native=native)
         self.counter.configure_memory(self.memory)
+        self.power = PowerModel(self.sim, self.clock_hz, self.bus, self.counter)
         self.mmio = Mmio(self)
         self.systick, self.dwt, self.scb = self.mmio.systick, self.mmio.dwt, self.mmio.scb
         self.error: SimError | None = None

@@ -57,8 +57,8 @@ OPS: tuple[RomOp, ...] = (
 )
 # Not a ROM entry: the SDK's __aeabi_f2iz wrapper rounds _float2int towards zero; the emulated
 # ROM offers that directly at the end of the table (same cost as _float2int plus the fix-up).
-F2IZ = RomOp(0x80, 13, "__aeabi_f2iz (SDK wrapper)", 28, "estimate")
-TABLE_ENTRIES = 0x84 // 4
+F2IZ = RomOp(0x7C, 13, "__aeabi_f2iz (SDK wrapper)", 28, "estimate")
+TABLE_ENTRIES = 0x80 // 4
 
 _HEADER = 0x10
 _LOOKUP_AT = 0x100
