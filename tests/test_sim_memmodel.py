@@ -98,7 +98,7 @@ def _infer(board_name: str, elf: Path, inp: bytes, native: bool = True) -> tuple
 
 @needs_gcc
 def test_native_and_python_counters_agree_on_cached_rom_float_firmware(tmp_path: Path) -> None:
-    g, gen = _float_model(tmp_path)
+    _graph, gen = _float_model(tmp_path)
     fw = build_firmware(gen, "sim-pico", tmp_path / "pico")
     inp = np.random.default_rng(0).normal(size=72).astype("<f4").tobytes()
     c_native, out_native, b_native = _infer("sim-pico", fw.elf, inp, native=True)
