@@ -25,6 +25,13 @@ pytestmark = pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="n
 MAX_WINDOW_EXCESS = 100
 
 
+def window_excess_bound(cfg) -> int:
+    """MAX_WINDOW_EXCESS plus, on boards with a flash cache (harness/sim/memmodel.py), one line
+    fill on each of the two pin-write/counter-read paths: a long inference can evict them."""
+    cache = cfg.sim.cache if cfg.sim is not None else None
+    return MAX_WINDOW_EXCESS + (2 * cache.miss_cycles if cache is not None else 0)
+
+
 @contextmanager
 def running(board_name: str, elf: Path) -> Iterator[tuple[object, DutLink]]:
     board = sim_board.SimBoard(load_board(board_name), persist=False)
@@ -38,12 +45,12 @@ def running(board_name: str, elf: Path) -> Iterator[tuple[object, DutLink]]:
         board.stop()
 
 
-def _check_laps_against_edges(res, edges, clock_hz: int, gap_us: int) -> None:
+def _check_laps_against_edges(res, edges, clock_hz: int, gap_us: int, excess: int = MAX_WINDOW_EXCESS) -> None:
     assert [e.level for e in edges] == [1, 0] * len(res.cycles)  # nothing for the warm-up
     highs = [f.cycle - r.cycle for r, f in zip(edges[::2], edges[1::2], strict=True)]
     lows = [r.cycle - f.cycle for f, r in zip(edges[1:-1:2], edges[2::2], strict=True)]
     for lap, window in zip(res.cycles, highs, strict=True):
-        assert lap is not None and 0 <= window - lap <= MAX_WINDOW_EXCESS, (lap, window)
+        assert lap is not None and 0 <= window - lap <= excess, (lap, window)
     assert all(low >= gap_us * clock_hz // 1_000_000 for low in lows)  # the idle gap was slept
 
 
@@ -61,7 +68,7 @@ def test_laps_match_gpio_window(tmp_path: Path, board_name: str, counter: str) -
         res = dut.infer(3, warmup=2, gap_us=500)
         edges = board.bus.edges()[before:]
         assert res.checksums == [zlib.crc32(fixture_output(inp, rounds=2))] * 3
-        _check_laps_against_edges(res, edges, cfg.clock_hz, 500)
+        _check_laps_against_edges(res, edges, cfg.clock_hz, 500, window_excess_bound(cfg))
     # Twice the work, about twice the cycles: the count measures model_run, not a constant.
     one = build_firmware(fixture_sources(rounds=1), cfg, tmp_path / "fw1")
     with running(board_name, one.elf) as (_, dut1):
@@ -71,8 +78,14 @@ def test_laps_match_gpio_window(tmp_path: Path, board_name: str, counter: str) -
 
 
 def test_systick_lap_over_2_to_24_cycles_is_flagged_wrapped(tmp_path: Path) -> None:
-    # 70 rounds of the fixture take ~17.6 M cycles on the M0+ model (> 2^24 = 16.8 M).
-    fw = build_firmware(fixture_sources(rounds=70), load_board("sim-pico"), tmp_path / "fw")
+    # Enough rounds of the fixture for > 2^24 cycles, derived from one round on the model.
+    one = build_firmware(fixture_sources(rounds=1), load_board("sim-pico"), tmp_path / "fw1")
+    with running("sim-pico", one.elf) as (_, dut1):
+        dut1.load_input(bytes(INPUT_BYTES))
+        per_round = dut1.infer(1, warmup=1).cycles[0]
+    assert per_round is not None
+    rounds = int(1.2 * (1 << 24) / per_round) + 1
+    fw = build_firmware(fixture_sources(rounds=rounds), load_board("sim-pico"), tmp_path / "fw")
     with running("sim-pico", fw.elf) as (board, dut):
         dut.load_input(bytes(INPUT_BYTES))
         before = len(board.bus.edges())

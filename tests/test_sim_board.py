@@ -55,6 +55,7 @@ def command(board: SimBoard, line: str, expect: bytes) -> str:
 @pytest.mark.parametrize("name", BOARDS)
 def test_gpio_pulse_matches_self_reported_cycles(firmware, name: str) -> None:
     board = booted(name, firmware[(name, "")])
+    command(board, "bench 1", b"result=")  # warm the flash cache: cold misses outside the window differ
     for n in (3, 40):
         before = len(board.bus.edges())
         reply = command(board, f"bench {n}", b"result=")
@@ -72,8 +73,9 @@ def test_cycle_model_distinguishes_cores(firmware) -> None:
     m4 = command(booted("sim-m4", firmware[("sim-m4", "")]), "bench 20", b"result=")
     m0 = command(booted("sim-pico", firmware[("sim-pico", "")]), "bench 20", b"result=")
     c4, c0 = (int(re.search(r"cycles=(\d+)", r).group(1)) for r in (m4, m0))
-    # same C code: the M0+ (no MLA, Thumb-1 only, flash wait state) needs clearly more cycles
-    assert c0 > 1.5 * c4
+    # same C code: the M0+ (no MLA, Thumb-1 only) needs more cycles; with the XIP cache warm
+    # (memmodel) the flash adds nothing, so the gap is the cores' instruction timing only
+    assert c0 > 1.1 * c4
     assert re.search(r"result=(\d+)", m4).group(1) == re.search(r"result=(\d+)", m0).group(1)
 
 

@@ -32,9 +32,25 @@ def test_mnemonic_classes() -> None:
 
 def test_m4_pipelined_loads_and_branch_penalty() -> None:
     bc = block_cost(CORTEX_M4, insns(LOADS_THEN_RETURN))
-    # 3 neighbouring LDRs = N+1 = 4, ADDS 1, BX 1; taken-branch refill P=2 charged separately
+    # 3 neighbouring LDRs = N+1 = 4, ADDS 1, BX 1; BX LR's target is known early: refill P=1
     assert bc.cum_cycles == (2, 3, 4, 5, 6)
-    assert bc.mem == 3 and bc.penalty == 2
+    assert bc.mem == 3 and bc.penalty == 1
+
+
+def test_m4_trm_load_store_rules() -> None:
+    # str r1,[r0,#4] is always 1; str r1,[r0,r2] is 2; pop {r4,pc} refills P=3 (address from a load)
+    store_imm, store_reg = (block_cost(CORTEX_M4, [i]) for i in insns(bytes.fromhex("4160 8150")))
+    assert store_imm.cycles == 1 and store_reg.cycles == 2
+    pop = block_cost(CORTEX_M4, insns(bytes.fromhex("10bd")))
+    assert pop.cycles == 1 + 2 and pop.penalty == 3
+    # cmp r0,#0 (16-bit); it eq; moveq r0,#1: the IT folds onto the CMP
+    assert block_cost(CORTEX_M4, insns(bytes.fromhex("0028 08bf 0120"))).cum_cycles == (1, 1, 2)
+
+
+def test_m7_pairs_alu_with_load() -> None:
+    # adds r0,#1; ldr r1,[r2]; adds r3,#1; ldr r4,[r5]: two pairs; two loads never pair
+    assert block_cost(CORTEX_M7, insns(bytes.fromhex("0130 1168 0133 2c68"))).cycles == 2
+    assert block_cost(CORTEX_M7, insns(bytes.fromhex("1168 2c68"))).cycles == 2
 
 
 def test_m0plus_call_costs_follow_trm() -> None:

@@ -20,23 +20,100 @@ static void im2col_f(const nnrt_conv_f_t *p, const float *in, int32_t g, int32_t
     }
 }
 
+/* Activation bounds by bit pattern, so the common cases need no float compare (a soft-float
+ * call each on cores without an FPU): none (-inf, +inf), ReLU [0, +inf), else general. */
+enum { ACT_NONE, ACT_RELU, ACT_CLAMP };
+
+static uint32_t f_bits(float f)
+{
+    uint32_t u;
+    __builtin_memcpy(&u, &f, 4);
+    return u;
+}
+
+static int act_kind(float lo, float hi)
+{
+    if (f_bits(hi) != 0x7F800000u) return ACT_CLAMP;
+    if (f_bits(lo) == 0xFF800000u) return ACT_NONE;
+    if (f_bits(lo) == 0u) return ACT_RELU;
+    return ACT_CLAMP;
+}
+
+static inline __attribute__((always_inline)) float act(int kind, float v, float lo, float hi)
+{
+    if (kind == ACT_RELU) return (f_bits(v) & 0x80000000u) ? 0.0f : v; /* sign bit: v < 0 (or -0) */
+    if (kind == ACT_CLAMP) return v < lo ? lo : (v > hi ? hi : v);
+    return v;
+}
+
+/* Two output channels share one pass over the column, four columns per step: each input value
+ * is loaded once per two MACs, the pointers fit in registers (no spills at -Os), and the two
+ * accumulators are independent (the FPU's multiply-accumulates do not wait for each other). Per
+ * channel the summation order is the plain one (bias, then k = 0..K-1). */
+static void dot2_f(const float *w0, int32_t K, const float *x, float *acc)
+{
+    const float *w1 = w0 + K;
+    float a = acc[0], b = acc[1];
+    int32_t k = 0;
+    for (; k + 4 <= K; k += 4) {
+        const float x0 = x[k], x1 = x[k + 1], x2 = x[k + 2], x3 = x[k + 3];
+        a += w0[k] * x0;
+        b += w1[k] * x0;
+        a += w0[k + 1] * x1;
+        b += w1[k + 1] * x1;
+        a += w0[k + 2] * x2;
+        b += w1[k + 2] * x2;
+        a += w0[k + 3] * x3;
+        b += w1[k + 3] * x3;
+    }
+    for (; k < K; k++) {
+        a += w0[k] * x[k];
+        b += w1[k] * x[k];
+    }
+    acc[0] = a;
+    acc[1] = b;
+}
+
+static float dot1_f(const float *w, int32_t K, const float *x, float acc)
+{
+    int32_t k = 0;
+    for (; k + 2 <= K; k += 2) {
+        acc += w[k] * x[k];
+        acc += w[k + 1] * x[k + 1];
+    }
+    if (k < K) acc += w[k] * x[k];
+    return acc;
+}
+
 void nnrt_conv_f(const nnrt_conv_f_t *p, const float *in, float *out, float *scratch)
 {
     const int32_t cin_g = p->in_c / p->groups, og = p->out_c / p->groups;
     const int32_t K = cin_g * p->k_h * p->k_w;
     const int32_t npix = p->out_h * p->out_w;
-    int32_t g, pix, i, k;
+    const int kind = act_kind(p->act_min, p->act_max);
+    /* a fully connected layer (one output pixel of a 1x1, unpadded, ungrouped conv): the input
+     * already is the column */
+    const int direct = npix == 1 && p->k_h == 1 && p->k_w == 1 && p->p_h == 0 && p->p_w == 0 && p->groups == 1;
+    int32_t g, pix, i;
     for (g = 0; g < p->groups; g++) {
         for (pix = 0; pix < npix; pix++) {
-            im2col_f(p, in, g, pix, scratch);
-            for (i = 0; i < og; i++) {
+            const float *col = direct ? in : scratch;
+            if (!direct) im2col_f(p, in, g, pix, scratch);
+            i = 0;
+            if (p->wfmt == NNRT_W_DENSE) {
+                for (; i + 2 <= og; i += 2) {
+                    const int32_t o = g * og + i;
+                    float acc[2] = {p->bias ? p->bias[o] : 0.0f, p->bias ? p->bias[o + 1] : 0.0f};
+                    dot2_f(p->w + o * K, K, col, acc);
+                    out[o * npix + pix] = act(kind, acc[0], p->act_min, p->act_max);
+                    out[(o + 1) * npix + pix] = act(kind, acc[1], p->act_min, p->act_max);
+                }
+            }
+            for (; i < og; i++) {
                 const int32_t o = g * og + i;
                 float acc = p->bias ? p->bias[o] : 0.0f;
                 if (p->wfmt == NNRT_W_DENSE) {
-                    const float *w = p->w + o * K;
-                    for (k = 0; k < K; k++) {
-                        acc += w[k] * scratch[k];
-                    }
+                    acc = dot1_f(p->w + o * K, K, col, acc);
                 } else {
                     int32_t j, start, end;
                     if (p->wfmt == NNRT_W_CSR16) {
@@ -47,11 +124,10 @@ void nnrt_conv_f(const nnrt_conv_f_t *p, const float *in, float *out, float *scr
                         end = (int32_t)((const uint32_t *)p->row)[o + 1];
                     }
                     for (j = start; j < end; j++) {
-                        acc += p->w[j] * scratch[p->col[j]];
+                        acc += p->w[j] * col[p->col[j]];
                     }
                 }
-                acc = acc < p->act_min ? p->act_min : (acc > p->act_max ? p->act_max : acc);
-                out[o * npix + pix] = acc;
+                out[o * npix + pix] = act(kind, acc, p->act_min, p->act_max);
             }
         }
     }

@@ -94,6 +94,26 @@ class SupplySettings(_Strict):
         return self
 
 
+class SimCache(_Strict):
+    """Cache / flash accelerator in front of the flash (harness/sim/memmodel.py, docs/sim-accuracy.md)."""
+
+    size_bytes: int = Field(gt=0, description="Capacity")
+    ways: int = Field(1, ge=1, le=16, description="Associativity (LRU replacement)")
+    line_bytes: int = Field(gt=0, description="Line size; one miss fills one line from flash")
+    miss_cycles: int = Field(ge=0, description="Core stall cycles per line fill")
+    data: bool = Field(False, description="Data reads from flash go through it too (else they pay flash_wait_states)")
+
+
+class SimPower(_Strict):
+    """Extra supply current per unit fraction of executed instructions of a class (fitted; see
+    docs/sim-accuracy.md). The base term is SimSettings.active_current_a, loads/stores are
+    SimSettings.mem_current_a, sleep is SimSettings.idle_current_a."""
+
+    fpu_a: float = Field(0.0, description="FPU instructions")
+    mul_a: float = Field(0.0, description="Multiply / DSP MAC instructions")
+    flash_read_a: float = Field(0.0, description="Data reads from flash (per instruction fraction)")
+
+
 class SimSettings(_Strict):
     """Parameters of the simulated twin; estimates, not board measurements."""
 
@@ -106,6 +126,9 @@ class SimSettings(_Strict):
         description="Extra current per unit fraction of load/store instructions (instruction-mix term)",
     )
     current_noise_a: float = Field(0.0, ge=0, le=0.1, description="RMS noise added by the simulated analyzer")
+    cache: SimCache | None = Field(None, description="Flash cache; with it, instruction fetches pay misses only")
+    rom_float: bool = Field(False, description="Emulate the RP2040 boot-ROM soft-float table (harness/sim/romfloat.py)")
+    power: SimPower = SimPower()
 
 
 class BuildSettings(_Strict):

@@ -13,7 +13,7 @@ import ctypes
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from unicorn import (
@@ -37,12 +37,14 @@ from unicorn import (
 from unicorn import arm_const as uca
 
 from harness.config.board import BoardConfig
+from harness.sim import romfloat
 from harness.sim.counter import NO_LIMIT, make_counter
-from harness.sim.cycles import get_model
+from harness.sim.cycles import BlockCost, get_model
 from harness.sim.decode import BlockDecoder
 from harness.sim.errors import SimError, SimFault, SimImageError, SimTimeout
 from harness.sim.flashstore import FlashStore
 from harness.sim.loader import load_segments
+from harness.sim.memmodel import MemorySystem
 from harness.sim.mmio import PERIPH_BASE, PERIPH_SIZE, PPB_BASE, PPB_SIZE, Mmio
 from harness.sim.power import PowerModel
 from harness.sim.signals import SignalBus
@@ -96,15 +98,22 @@ class SimBoard:
         self._flash_view = (ctypes.c_char * len(self.flash.data)).from_buffer(self.flash.data)
         self._ram_view = (ctypes.c_char * len(self.ram)).from_buffer(self.ram)
         self.bus = SignalBus(config.supply.nominal_v, self.sim.idle_current_a)
-        self.power = PowerModel(self.sim, self.clock_hz, self.bus)
         self.uart = UartServer(config.name)
+        model = get_model(self.sim.cycle_model)
+        self.memory = MemorySystem.for_board(
+            self.sim, mem.flash_base, mem.flash_size, target_extra=model.unaligned_target_extra
+        )
         self.decoder = BlockDecoder(
-            get_model(self.sim.cycle_model),
+            model,
             (mem.flash_base, mem.flash_base + mem.flash_size),
-            self.sim.flash_wait_states,
+            self.memory.fetch_wait_states,
             core=config.core,  # instructions the core lacks fault (harness/sim/decode.py)
         )
-        self.counter = make_counter(self.decoder.cost, prefer_native=native)
+        self._rom = bytearray(romfloat.rom_image()) if self.sim.rom_float else None
+        self._rom_stubs = romfloat.stub_costs() if self.sim.rom_float else {}
+        self.counter = make_counter(self._block_cost, prefer_native=native)
+        self.counter.configure_memory(self.memory)
+        self.power = PowerModel(self.sim, self.clock_hz, self.bus, self.counter)
         self.mmio = Mmio(self)
         self.systick, self.dwt, self.scb = self.mmio.systick, self.mmio.dwt, self.mmio.scb
         self.error: SimError | None = None
@@ -120,6 +129,22 @@ class SimBoard:
         self._halt_after_reset = False
         self.blank = True
         self._reset_core()
+
+    def _block_cost(self, address: int, size: int) -> BlockCost:
+        """The decoder's cost plus what the memory system decides per block (memmodel.py):
+        fetched through the flash cache, or a ROM float entry with its published cost."""
+        cost = self.decoder.cost(address, size)
+        first_size = cost.addresses[1] - address if cost.insns > 1 else size
+        if address & 2 and first_size == 4:
+            cost = replace(cost, flags=cost.flags | 2)
+        lo, hi = self.memory.flash_range
+        if self.memory.cache is not None and lo <= address < hi:
+            cost = replace(cost, flags=cost.flags | 1)
+        rom_op = self._rom_stubs.get(address)
+        if rom_op is not None:
+            body = max(1, rom_op.cycles - romfloat.CALL_OVERHEAD)
+            cost = replace(cost, cum_cycles=(body,), flags=cost.flags | rom_op.op << 8)
+        return cost
 
     # -- properties ----------------------------------------------------------------------
     @property
@@ -181,6 +206,9 @@ class SimBoard:
             ctypes.addressof(self._flash_view),
         )
         uc.mem_map_ptr(mem.ram_base, len(self.ram), UC_PROT_ALL, ctypes.addressof(self._ram_view))
+        if self._rom is not None:
+            uc.mem_map(romfloat.ROM_BASE, romfloat.ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
+            uc.mem_write(romfloat.ROM_BASE, bytes(self._rom))
         uc.mmio_map(PERIPH_BASE, PERIPH_SIZE, self.mmio.periph_read, None, self.mmio.periph_write, None)
         uc.mmio_map(PPB_BASE, PPB_SIZE, self.mmio.ppb_read, None, self.mmio.ppb_write, None)
         uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)

@@ -149,3 +149,57 @@ def crosscheck(
     if q.instructions != res.insns:
         raise SimError(f"{board}: instruction counts differ (unicorn {res.insns}, qemu {q.instructions})")
     typer.echo("instruction counts agree")
+
+
+@app.command()
+def calibrate(
+    core: Annotated[
+        list[str] | None, typer.Option("--core", help="CoreMark on this core only (repeatable; default: all)")
+    ] = None,
+    model: Annotated[
+        list[str] | None,
+        typer.Option("--model", help="Seed model(s): lenet-light, alexnet-light, vgg-light (default: all)"),
+    ] = None,
+    paper: Annotated[
+        bool, typer.Option("--paper/--no-paper", help="Seed 002 Table 3 rows, ratios and the power fit")
+    ] = True,
+    out: Annotated[
+        Path | None,
+        typer.Option("--out", help="Write the report here (default: docs/sim-accuracy.md for a full run)"),
+    ] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Exit 1 when a targeted row misses")] = False,
+) -> None:
+    """Run workloads with published figures on the simulated boards (CoreMark/MHz per core, the
+    seed's models on sim-numaker-pfm-m487, seed 002 Table 3 rows) and print simulated vs published
+    with the error; a full run rewrites docs/sim-accuracy.md."""
+    from harness.config.loader import repo_root
+    from harness.errors import StageError
+    from harness.sim import calibrate as cal
+
+    cores = core or list(cal.COREMARK_PUBLISHED)
+    models = model or list(cal.SEED_MS)
+    for c in cores:
+        if c not in cal.COREMARK_PUBLISHED:
+            raise StageError(f"--core {c!r}: no published CoreMark figure; known: {', '.join(cal.COREMARK_PUBLISHED)}")
+    for m in models:
+        if m not in cal.SEED_MS:
+            raise StageError(f"--model {m!r}: not a seed model; known: {', '.join(cal.SEED_MS)}")
+    full = core is None and model is None and paper
+
+    def progress(msg: str) -> None:
+        typer.echo(f"... {msg}", err=True)
+
+    rows, fits, seconds = cal.timed(
+        lambda: cal.run_calibration(cores=cores, seed_models=models, paper=paper, progress=progress)
+    )
+    typer.echo(cal.format_table(rows))
+    if fits:
+        typer.echo(cal.format_fits(fits))
+    target = out if out is not None else (repo_root() / "docs" / "sim-accuracy.md" if full else None)
+    if target is not None:
+        target.write_text(cal.render_report(rows, fits, seconds))
+        typer.echo(f"wrote {target}")
+    missed = [r for r in rows if r.ok is False]
+    typer.echo(f"{len(missed)} of {sum(r.ok is not None for r in rows)} targeted rows miss their target")
+    if strict and missed:
+        raise typer.Exit(1)

@@ -17,10 +17,13 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from unicorn import UC_HOOK_BLOCK, Uc
+from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_READ, Uc
+from unicorn import arm_const as uca
 from unicorn.unicorn_py3 import unicorn as _ucmod
 
 from harness.sim.cycles import BlockCost
+from harness.sim.memmodel import LruCache, MemorySystem
+from harness.sim.romfloat import rom_float_op
 
 _SRC = Path(__file__).with_name("native") / "blockhook.c"
 NO_LIMIT = (1 << 64) - 1
@@ -33,6 +36,9 @@ class _Entry(ctypes.Structure):
         ("insns", ctypes.c_uint32),
         ("mem", ctypes.c_uint32),
         ("penalty", ctypes.c_uint32),
+        ("fp", ctypes.c_uint32),
+        ("mul", ctypes.c_uint32),
+        ("flags", ctypes.c_uint32),
     ]
 
 
@@ -60,6 +66,27 @@ class _State(ctypes.Structure):
         ("table", ctypes.c_void_p),
         ("mask", ctypes.c_uint64),
         ("used", ctypes.c_uint64),
+        ("fp", ctypes.c_uint64),
+        ("mul", ctypes.c_uint64),
+        ("cur_fp", ctypes.c_uint32),
+        ("cur_mul", ctypes.c_uint32),
+        ("tags", ctypes.c_void_p),
+        ("sets", ctypes.c_uint32),
+        ("ways", ctypes.c_uint32),
+        ("line_shift", ctypes.c_uint32),
+        ("miss_cycles", ctypes.c_uint32),
+        ("cache_data", ctypes.c_uint32),
+        ("data_wait", ctypes.c_uint32),
+        ("fetch_lines", ctypes.c_uint64),
+        ("fetch_misses", ctypes.c_uint64),
+        ("data_reads", ctypes.c_uint64),
+        ("data_misses", ctypes.c_uint64),
+        ("reg_read", ctypes.c_void_p),
+        ("reg_write", ctypes.c_void_p),
+        ("reg_r0", ctypes.c_int32),
+        ("reg_r1", ctypes.c_int32),
+        ("rom_calls", ctypes.c_uint64),
+        ("target_extra", ctypes.c_uint32),
     ]
 
 
@@ -95,7 +122,9 @@ def native_library() -> ctypes.CDLL | None:
             with tempfile.TemporaryDirectory(dir=so.parent) as tmp:
                 out = Path(tmp) / so.name
                 proc = subprocess.run(
-                    [gcc, "-O2", "-shared", "-fPIC", "-o", str(out), str(_SRC)], capture_output=True, text=True
+                    [gcc, "-O2", "-shared", "-fPIC", "-o", str(out), str(_SRC), "-lm"],
+                    capture_output=True,
+                    text=True,
                 )
                 if proc.returncode != 0:
                     _LIB_ERROR = f"gcc failed: {proc.stderr.strip()[:500]}"
@@ -131,8 +160,19 @@ class BlockCounter:
     cycle_limit: int
     stop_request: int
     stopped: int
+    fp: int
+    mul: int
+    fetch_lines: int
+    fetch_misses: int
+    data_reads: int
+    data_misses: int
+    rom_calls: int
 
     def attach(self, uc: Uc) -> None:
+        raise NotImplementedError
+
+    def configure_memory(self, mem: MemorySystem) -> None:
+        """Use this cache / flash data cost from now on (cache starts empty)."""
         raise NotImplementedError
 
     def commit(self, next_address: int) -> None:
@@ -163,12 +203,18 @@ class NativeCounter(BlockCounter):
             bc = lookup(address, size)
             e = out.contents
             e.cycles, e.insns, e.mem, e.penalty = bc.cycles, bc.insns, bc.mem, bc.penalty
+            e.fp, e.mul, e.flags = bc.fp, bc.mul, bc.flags
 
         self._miss = _MISS(miss)
         self._s.miss = ctypes.cast(self._miss, ctypes.c_void_p).value
         self._s.stop = ctypes.cast(_ucmod.uclib.uc_emu_stop, ctypes.c_void_p).value
         self._s.cycle_limit = NO_LIMIT
+        self._s.reg_read = ctypes.cast(_ucmod.uclib.uc_reg_read, ctypes.c_void_p).value
+        self._s.reg_write = ctypes.cast(_ucmod.uclib.uc_reg_write, ctypes.c_void_p).value
+        self._s.reg_r0, self._s.reg_r1 = uca.UC_ARM_REG_R0, uca.UC_ARM_REG_R1
         self._hook = None
+        self._mem = MemorySystem()
+        self._tags: ctypes.Array[ctypes.c_uint32] | None = None
 
     def __getattr__(self, name: str) -> int:
         return getattr(self.__dict__["_s"], name)
@@ -188,12 +234,40 @@ class NativeCounter(BlockCounter):
         if err != 0:
             raise RuntimeError(f"uc_hook_add failed ({err})")
         self._hook = h
+        lo, hi = self._mem.flash_range
+        if self._mem.data_hook:
+            hd = _ucmod.uc_hook_h()
+            fn = ctypes.cast(self._lib.bh_mem_read, ctypes.c_void_p)
+            err = _ucmod.uclib.uc_hook_add(
+                uc._uch, ctypes.byref(hd), UC_HOOK_MEM_READ, fn, ctypes.c_void_p(ctypes.addressof(self._s)),
+                ctypes.c_uint64(lo), ctypes.c_uint64(hi - 1),
+            )
+            if err != 0:
+                raise RuntimeError(f"uc_hook_add (flash read) failed ({err})")
+            self._data_hook = hd
+
+    def configure_memory(self, mem: MemorySystem) -> None:
+        self._mem = mem
+        c = mem.cache
+        if c is None:
+            self._tags = None
+            self._s.tags = None
+        else:
+            self._tags = (ctypes.c_uint32 * (c.sets * c.ways))()
+            self._s.tags = ctypes.addressof(self._tags)
+            self._s.sets, self._s.ways = c.sets, c.ways
+            self._s.line_shift, self._s.miss_cycles = c.line_shift, c.miss_cycles
+        self._s.cache_data = int(c is not None and c.data)
+        self._s.data_wait = mem.data_wait_cycles
+        self._s.target_extra = mem.target_extra
 
     def commit(self, next_address: int) -> None:
         self._lib.bh_commit(ctypes.byref(self._s), next_address)
 
     def clear_cache(self) -> None:
         self._lib.bh_clear(ctypes.byref(self._s))
+        if self._tags is not None:  # a new image: the flash cache is invalid too
+            ctypes.memset(self._tags, 0, ctypes.sizeof(self._tags))
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):  # interpreter shutdown
@@ -205,44 +279,81 @@ class PyCounter(BlockCounter):
 
     def __init__(self, lookup: Callable[[int, int], BlockCost]):
         self._lookup = lookup
-        self._cache: dict[tuple[int, int], tuple[int, int, int, int]] = {}
-        self.cycles = self.insns = self.mem = self.blocks = 0
+        self._cache: dict[tuple[int, int], BlockCost] = {}
+        self.cycles = self.insns = self.mem = self.blocks = self.fp = self.mul = 0
+        self.fetch_lines = self.fetch_misses = self.data_reads = self.data_misses = self.rom_calls = 0
         self.cur_addr = self.cur_size = self.have_cur = 0
-        self._cur = (0, 0, 0, 0)
+        self._cur: BlockCost | None = None
         self.cycle_limit = NO_LIMIT
         self.stop_request = self.stopped = 0
+        self._mem = MemorySystem()
+        self._lru: LruCache | None = None
+
+    def configure_memory(self, mem: MemorySystem) -> None:
+        self._mem = mem
+        self._lru = LruCache(mem.cache) if mem.cache is not None else None
 
     def attach(self, uc: Uc) -> None:
         uc.hook_add(UC_HOOK_BLOCK, self._hook)
+        if self._mem.data_hook:
+            lo, hi = self._mem.flash_range
+            uc.hook_add(UC_HOOK_MEM_READ, self._on_read, begin=lo, end=hi - 1)
 
     def commit(self, next_address: int) -> None:
-        if not self.have_cur:
+        if not self.have_cur or self._cur is None:
             return
-        c, i, m, p = self._cur
-        self.cycles += c
-        self.insns += i
-        self.mem += m
+        bc = self._cur
+        self.cycles += bc.cycles
+        self.insns += bc.insns
+        self.mem += bc.mem
+        self.fp += bc.fp
+        self.mul += bc.mul
         if next_address != self.cur_addr + self.cur_size:
-            self.cycles += p
+            self.cycles += bc.penalty
         self.have_cur = 0
 
+    def _on_read(self, uc: Uc, access: int, address: int, size: int, value: int, _ud: object) -> None:
+        self.data_reads += 1
+        if self._lru is not None and self._lru.spec.data:
+            if not self._lru.access(address):
+                self.cycles += self._lru.spec.miss_cycles
+                self.data_misses += 1
+        else:
+            self.cycles += self._mem.data_wait_cycles
+
     def _hook(self, uc: Uc, address: int, size: int, _user: object) -> None:
+        key = (address, size)
+        bc = self._cache.get(key)
+        if bc is None:
+            bc = self._cache[key] = self._lookup(address, size)
+        cur = self._cur
+        taken = self.have_cur and cur is not None and cur.penalty and address != self.cur_addr + self.cur_size
+        if taken and bc.flags & 2:  # refill of a 32-bit target at an odd halfword
+            self.cycles += self._mem.target_extra
         self.commit(address)
         if self.stop_request or self.cycles >= self.cycle_limit:
             self.stopped = 2 if self.stop_request else 1
             uc.emu_stop()
             return
-        key = (address, size)
-        entry = self._cache.get(key)
-        if entry is None:
-            bc = self._lookup(address, size)
-            entry = self._cache[key] = (bc.cycles, bc.insns, bc.mem, bc.penalty)
-        self._cur = entry
+        self._cur = bc
         self.cur_addr, self.cur_size, self.have_cur = address, size, 1
         self.blocks += 1
+        if bc.flags & 1 and self._lru is not None:
+            lru = self._lru
+            for line in range(address >> lru.spec.line_shift, (address + max(size, 1) - 1 >> lru.spec.line_shift) + 1):
+                self.fetch_lines += 1
+                if not lru.access_line(line):
+                    self.cycles += lru.spec.miss_cycles
+                    self.fetch_misses += 1
+        if bc.flags >> 8:
+            r0, r1 = uc.reg_read(uca.UC_ARM_REG_R0), uc.reg_read(uca.UC_ARM_REG_R1)
+            uc.reg_write(uca.UC_ARM_REG_R0, rom_float_op((bc.flags >> 8) & 0xFF, r0, r1))
+            self.rom_calls += 1
 
     def clear_cache(self) -> None:
         self._cache.clear()
+        if self._lru is not None:
+            self._lru.clear()
 
 
 def make_counter(lookup: Callable[[int, int], BlockCost], prefer_native: bool = True) -> BlockCounter:

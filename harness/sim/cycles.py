@@ -2,16 +2,26 @@
 
 Sources:
 - Cortex-M4: Arm Cortex-M4 Technical Reference Manual (DDI 0439), "Processor instruction timings"
-  (table 3-1) and the FPU chapter (VDIV/VSQRT 14, VMLA 3). Branch refill P is 1-3 there; 2 is used.
-  Neighbouring single loads/stores pipeline: a run of N takes N+1 cycles.
+  (table 3-1), "Load/store timings" and the FPU chapter (VDIV/VSQRT 14, VMLA 3). Branch refill P
+  "ranges from 1 to 3 depending on the alignment and width of the target instruction, and whether
+  the processor manages to speculate the address early": P = 1 for a branch whose target address
+  is known early (B, B<cond>, CBZ, BL, BX/BLX register), plus 1 when the target is a 32-bit
+  instruction at an odd halfword (two fetches; applied by the block hook, which knows the target);
+  P = 3 when the address comes from a load (POP {pc}, LDR pc, LDM pc) or a table (TBB/TBH: load 2
+  + add 1 + refill 3). Neighbouring single loads/stores pipeline: a run of N takes N+1 cycles;
+  STR Rx,[Ry,#imm] is always one cycle; an IT folds onto a preceding 16-bit instruction (0 cycles).
 - Cortex-M0+: Arm Cortex-M0+ Technical Reference Manual (DDI 0484), "Instruction set summary":
   ALU 1, LDR/STR 2, LDM/STM/PUSH/POP 1+N, B/BX taken 2, BL 3, POP {pc} 3+N, single-cycle
   multiplier (the RP2040 option; ``small_multiplier=True`` gives the 32-cycle iterative one).
-- Cortex-M7: no public per-instruction table; rough estimates for a dual-issue core with TCM:
-  ALU pairs dual-issue, loads/stores 1, LDM/STM 1+N/2, taken branch 2, FPU as the M4F.
+- Cortex-M7: no public per-instruction table; estimates for the dual-issue core with TCM from
+  Arm's description (Cortex-M7 TRM, "Dual-issue" and "Branch prediction"): an ALU op pairs with
+  a following ALU op or single load/store (and a load/store with a following ALU op; never two
+  memory ops), loads/stores 1, LDM/STM 1+N/2, a taken branch predicted by the BTAC refills in 1
+  (2 after a PC load), FPU as the M4F.
 
-Not modelled: caches, bus contention, data-dependent divide time (2-12 -> 7), unaligned access.
-Flash wait states are added per instruction fetched from flash (``wait_states`` below).
+Not modelled here: bus contention, data-dependent divide time (2-12 -> 7), unaligned access.
+The memory system (flash wait states, caches, data reads from flash) is harness/sim/memmodel.py;
+without a cache model ``wait_states`` below are added per instruction fetched from flash.
 """
 
 from __future__ import annotations
@@ -118,14 +128,19 @@ class CostModel:
     load: int = 2
     store: int = 2
     pipelined_mem: bool = False  # M4: a run of N single loads/stores costs N+1
+    store_imm: int | None = None  # M3/M4 TRM: STR Rx,[Ry,#imm] is always one cycle (store overlaps)
     multi_base: int = 1  # LDM/STM/PUSH/POP: multi_base + ceil(N / multi_per_cycle)
     multi_per_cycle: int = 1
     mul: int = 1
     div: int | None = 7  # None: no hardware divider
     branch_penalty: int = 2  # extra cycles of a taken branch (pipeline refill)
+    load_pc_penalty: int | None = None  # refill after a PC load / table branch (default branch_penalty)
+    unaligned_target_extra: int = 0  # M4: +1 refill for a 32-bit target at an odd halfword
+    it_folding: bool = False  # M4: IT after a 16-bit instruction costs nothing
     bl_extra: int = 0  # BL costs this much more than B (32-bit fetch on M0+)
     load_pc_extra: int = 0  # POP {pc} / LDR pc extra on top of the penalty
     dual_issue: bool = False  # M7: two simple ALU ops in a row issue together
+    dual_issue_mem: bool = False  # M7: a single load/store also pairs with an ALU op (one LSU slot)
     fp: int = 1
     fp_mac: int = 3
     fp_long: int = 14
@@ -133,7 +148,16 @@ class CostModel:
     extra: dict[str, int] = field(default_factory=dict)
 
 
-CORTEX_M4 = CostModel("cortex-m4", pipelined_mem=True, branch_penalty=2)
+CORTEX_M4 = CostModel(
+    "cortex-m4",
+    pipelined_mem=True,
+    store_imm=1,
+    branch_penalty=1,
+    load_pc_penalty=3,
+    unaligned_target_extra=1,
+    it_folding=True,
+    extra={"tbb": 3, "tbh": 3},
+)
 CORTEX_M0PLUS = CostModel(
     "cortex-m0plus",
     div=None,
@@ -160,8 +184,10 @@ CORTEX_M7 = CostModel(
     load=1,
     store=1,
     multi_per_cycle=2,
-    branch_penalty=2,
+    branch_penalty=1,
+    load_pc_penalty=2,
     dual_issue=True,
+    dual_issue_mem=True,
     fp_mem=1,
 )
 
@@ -208,6 +234,14 @@ def _writes_pc(base: str, op_str: str) -> bool:
     return False
 
 
+def _imm_offset(op_str: str) -> bool:
+    """'r0, [r1, #4]' / 'r0, [r1]' / 'r0, [r1], #4' (not a register offset like [r1, r2])."""
+    if "[" not in op_str:
+        return False
+    inner = op_str[op_str.index("[") + 1 : op_str.index("]")].split(",")
+    return len(inner) == 1 or inner[1].strip().startswith("#")
+
+
 def _reg_count(op_str: str, base: str) -> int:
     """Registers in a register list ({r4-r7, lr} = 5; d registers count as 2 words)."""
     if "{" not in op_str:
@@ -241,6 +275,8 @@ def insn_cost(
         cost = model.load if base in _LOAD else model.store
         if model.pipelined_mem and prev_mem:
             cost = 1
+        if base in _STORE and model.store_imm is not None and _imm_offset(op_str):
+            cost = min(cost, model.store_imm)
         if writes_pc:
             cost += model.load_pc_extra
         return InsnCost(cost, True, writes_pc), "mem"
@@ -280,6 +316,9 @@ class BlockCost:
     cum_mem: tuple[int, ...]
     mnemonics: tuple[str, ...]
     penalty: int  # extra cycles if the block's last instruction branches (next block not fall-through)
+    fp: int = 0  # FPU instructions (power model)
+    mul: int = 0  # multiply / MAC instructions (power model)
+    flags: int = 0  # memmodel: bit 0 fetched through the flash cache; bits 8-15 ROM float op
 
     @property
     def cycles(self) -> int:
@@ -298,19 +337,36 @@ def block_cost(model: CostModel, insns: Sequence[tuple[int, str, str]], wait_sta
     """Cost of a block of (address, mnemonic, op_str); ``wait_states`` per instruction fetched."""
     cum_c: list[int] = []
     cum_m: list[int] = []
-    total = mem = 0
+    total = mem = fp = mul = 0
     prev_mem = prev_alu = False
     last_writes_pc = False
-    for _addr, mnem, ops in insns:
-        cost, klass = insn_cost(model, mnem, ops, prev_mem, prev_alu)
+    last_loads_pc = False
+    prev_single = ""  # class of the previous instruction if it issued alone (M7 pairing)
+    for i, (addr, mnem, ops) in enumerate(insns):
+        cost, klass = insn_cost(model, mnem, ops, prev_mem, prev_alu and not model.dual_issue_mem)
+        if model.dual_issue_mem:
+            pairs = (prev_single == "alu" and klass in ("alu", "mem")) or (prev_single == "mem" and klass == "alu")
+            if pairs and not cost.writes_pc:
+                cost, prev_single = InsnCost(0, cost.is_mem, False), ""
+            else:
+                prev_single = klass if klass in ("alu", "mem") and not cost.writes_pc else ""
+        if model.it_folding and i > 0 and addr - insns[i - 1][0] == 2 and base_mnemonic(mnem).startswith("it"):
+            cost = InsnCost(0, False, False)
         total += cost.cycles + wait_states
         mem += int(cost.is_mem)
+        fp += int(klass == "fp" or (klass in ("mem", "multi") and mnem.startswith("v")))
+        mul += int(klass == "mul")
         cum_c.append(total)
         cum_m.append(mem)
         prev_mem = klass == "mem"
         prev_alu = klass == "alu"
         last_writes_pc = cost.writes_pc
-    penalty = model.branch_penalty if last_writes_pc else 0
+        last_loads_pc = cost.writes_pc and (klass in ("mem", "multi") or base_mnemonic(mnem) in ("tbb", "tbh"))
+    penalty = 0
+    if last_writes_pc:
+        penalty = model.branch_penalty
+        if last_loads_pc and model.load_pc_penalty is not None:
+            penalty = model.load_pc_penalty
     return BlockCost(
-        tuple(a for a, _, _ in insns), tuple(cum_c), tuple(cum_m), tuple(m for _, m, _ in insns), penalty
+        tuple(a for a, _, _ in insns), tuple(cum_c), tuple(cum_m), tuple(m for _, m, _ in insns), penalty, fp, mul
     )

@@ -22,8 +22,11 @@ def have_toolchain() -> bool:
     return shutil.which("arm-none-eabi-gcc") is not None
 
 
-def build_firmware(board: BoardConfig, out_dir: Path, defines: tuple[str, ...] = ()) -> Path:
-    """Compile main.c + startup.c for ``board``; returns the ELF (a .bin and .hex sit next to it)."""
+def build_firmware(
+    board: BoardConfig, out_dir: Path, defines: tuple[str, ...] = (), cpu_flags: list[str] | None = None
+) -> Path:
+    """Compile main.c + startup.c for ``board``; returns the ELF (a .bin and .hex sit next to it).
+    ``cpu_flags`` replaces the core's flags (e.g. soft-float on an M4F board)."""
     out_dir.mkdir(parents=True, exist_ok=True)
     mem = board.memory
     ld = out_dir / "link.ld"
@@ -37,11 +40,11 @@ def build_firmware(board: BoardConfig, out_dir: Path, defines: tuple[str, ...] =
             ram_size=mem.ram_size,
         )
     )
-    tag = "-".join([board.name, *(d.lower() for d in defines)])
+    tag = "-".join([board.name, *(d.lower() for d in defines), *(["custom"] if cpu_flags is not None else [])])
     elf = out_dir / f"fw-{tag}.elf"
     cmd = [
         "arm-none-eabi-gcc",
-        *CPU_FLAGS[board.core],
+        *(cpu_flags if cpu_flags is not None else CPU_FLAGS[board.core]),
         "-mthumb",
         "-O2",
         "-g",

@@ -2,6 +2,7 @@
  *   "ping"    -> "pong"
  *   "bench N" -> LED0 high, N iterations of a MAC loop, LED0 low; "cycles=<C> result=<R>"
  *                where C is measured with DWT CYCCNT (M4/M7) or SysTick (M0+)
+ *   "fbench N" -> the same with a float MAC loop (libgcc soft-float calls when built soft-float)
  *   "sleep N" -> N SysTick periods of 1000 cycles in WFI; "slept"
  *   "fault"   -> jumps to an undefined instruction (udf)
  *   "hang"    -> spins forever
@@ -82,12 +83,23 @@ __attribute__((noinline)) static int32_t workload(uint32_t n)
     return acc;
 }
 
-static void bench(uint32_t n)
+static volatile float fdata[64];
+
+/* Float MACs: with -mfloat-abi=soft every operation is a libgcc call (call-heavy code). */
+__attribute__((noinline)) static int32_t fworkload(uint32_t n)
+{
+    float acc = 0.0f;
+    for (uint32_t k = 0; k < n; k++)
+        for (int i = 0; i < 64; i++) acc += fdata[i] * (float)(int32_t)(i + k);
+    return (int32_t)(acc * 1e-3f);
+}
+
+static void bench(uint32_t n, int use_float)
 {
     counter_start();
     uint32_t t0 = counter_read();
     LED = 1u;
-    int32_t r = workload(n);
+    int32_t r = use_float ? fworkload(n) : workload(n);
     LED = 0u;
     uint32_t t1 = counter_read();
     puts_("cycles=");
@@ -114,7 +126,10 @@ int main(void)
 {
     char line[32];
     UART_CTRL = 3u;
-    for (int i = 0; i < 64; i++) data[i] = i - 20;
+    for (int i = 0; i < 64; i++) {
+        data[i] = i - 20;
+        fdata[i] = (float)(i - 20) * 0.25f;
+    }
 #if defined(BOOT_FAULT)
     __asm volatile("udf #0");
 #elif defined(BOOT_HANG)
@@ -134,7 +149,8 @@ int main(void)
     for (;;) {
         readline(line, sizeof line);
         if (starts(line, "ping")) puts_("pong\n");
-        else if (starts(line, "bench ")) bench(atou(line + 6));
+        else if (starts(line, "bench ")) bench(atou(line + 6), 0);
+        else if (starts(line, "fbench ")) bench(atou(line + 7), 1);
         else if (starts(line, "sleep ")) sleep_ticks(atou(line + 6));
         else if (starts(line, "fault")) __asm volatile("udf #1");
         else if (starts(line, "hang")) for (;;) {}

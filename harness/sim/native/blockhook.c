@@ -8,7 +8,15 @@
  * Accounting: on entering a block the previous block is committed (plus its taken-branch penalty
  * when this block is not its fall-through), so `cycles`/`insns`/`mem` always hold the totals at
  * the start of the current block; Python adds the per-instruction prefix inside the block.
- * Stopping from here (cycle limit or a stop request) happens before the block executes. */
+ * Stopping from here (cycle limit or a stop request) happens before the block executes.
+ *
+ * Memory system (harness/sim/memmodel.py): an optional set-associative LRU cache in front of the
+ * flash. Instruction fetches of a block in the cached region look up each line the block spans
+ * (a miss stalls `miss_cycles`); data reads from flash come through `bh_mem_read` (a read hook
+ * bounded to the flash range) and either use the same cache or pay `data_wait` cycles.
+ * ROM soft float (RP2040): a block whose entry carries a ROM op computes it here on r0/r1
+ * before its `bx lr` runs; the op's documented cycle count is the block's cost. */
+#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,10 +27,15 @@ typedef struct {
     uint32_t insns;
     uint32_t mem;      /* load/store instructions */
     uint32_t penalty;  /* extra cycles when the next block is not the fall-through */
+    uint32_t fp;       /* FPU instructions */
+    uint32_t mul;      /* multiply / MAC instructions */
+    uint32_t flags;    /* bit 0: fetched through the flash cache; bit 1: starts with a 32-bit
+                          instruction at an odd halfword; bits 8-15: ROM float op */
 } bh_entry;
 
 typedef void (*bh_miss_fn)(uint64_t address, uint32_t size, bh_entry *out);
 typedef int (*bh_stop_fn)(void *uc);
+typedef int (*bh_reg_fn)(void *uc, int regid, void *value);
 
 typedef struct {
     uint64_t cycles, insns, mem, blocks;
@@ -37,6 +50,19 @@ typedef struct {
     bh_entry *table;
     uint64_t mask;             /* table size - 1 (power of two) */
     uint64_t used;
+    /* instruction-class totals (power model) */
+    uint64_t fp, mul;
+    uint32_t cur_fp, cur_mul;
+    /* flash cache: tags[set * ways + way], most recent first; tag = line + 1, 0 = invalid */
+    uint32_t *tags;
+    uint32_t sets, ways, line_shift, miss_cycles;
+    uint32_t cache_data, data_wait;
+    uint64_t fetch_lines, fetch_misses, data_reads, data_misses;
+    /* ROM float */
+    bh_reg_fn reg_read, reg_write;
+    int32_t reg_r0, reg_r1;
+    uint64_t rom_calls;
+    uint32_t target_extra;     /* refill extra for flags bit 1 targets */
 } bh_state;
 
 static uint64_t bh_hash(uint64_t k) {
@@ -72,23 +98,87 @@ static void bh_grow(bh_state *s) {
     s->mask = n - 1;
 }
 
+/* 1 on a hit; a miss installs the line (LRU). */
+static int bh_cache(bh_state *s, uint32_t line) {
+    uint32_t *set = s->tags + (uint64_t)(line % s->sets) * s->ways;
+    uint32_t tag = line + 1, w;
+    for (w = 0; w < s->ways; w++)
+        if (set[w] == tag) break;
+    int hit = w < s->ways;
+    if (!hit) w = s->ways - 1;
+    for (; w > 0; w--) set[w] = set[w - 1];
+    set[0] = tag;
+    return hit;
+}
+
+void bh_mem_read(void *uc, int type, uint64_t address, int size, int64_t value, void *user) {
+    bh_state *s = (bh_state *)user;
+    (void)uc; (void)type; (void)size; (void)value;
+    s->data_reads++;
+    if (s->cache_data && s->tags) {
+        if (!bh_cache(s, (uint32_t)(address >> s->line_shift))) {
+            s->cycles += s->miss_cycles;
+            s->data_misses++;
+        }
+    } else {
+        s->cycles += s->data_wait;
+    }
+}
+
+static float bh_ftz(float x) {  /* the ROM library flushes denormals to zero, NaN to infinity */
+    if (isnan(x)) return signbit(x) ? -INFINITY : INFINITY;
+    if (x != 0.0f && fabsf(x) < 1.17549435e-38f) return signbit(x) ? -0.0f : 0.0f;
+    return x;
+}
+
+static float bh_as_float(uint32_t u) { float f; memcpy(&f, &u, 4); return f; }
+static uint32_t bh_as_u32(float f) { uint32_t u; memcpy(&u, &f, 4); return u; }
+
+static int32_t bh_f2i(float x, int toward_zero) {
+    if (isnan(x)) return 0;
+    double d = toward_zero ? trunc(x) : floor(x);
+    if (d >= 2147483647.0) return INT32_MAX;
+    if (d <= -2147483648.0) return INT32_MIN;
+    return (int32_t)d;
+}
+
+static void bh_rom_op(bh_state *s, void *uc, uint32_t op) {
+    uint32_t r0 = 0, r1 = 0, out;
+    s->reg_read(uc, s->reg_r0, &r0);
+    s->reg_read(uc, s->reg_r1, &r1);
+    float a = bh_ftz(bh_as_float(r0)), b = bh_ftz(bh_as_float(r1));
+    switch (op) {
+    case 1: out = bh_as_u32(bh_ftz(a + b)); break;
+    case 2: out = bh_as_u32(bh_ftz(a - b)); break;
+    case 3: out = bh_as_u32(bh_ftz(a * b)); break;
+    case 4: out = bh_as_u32(bh_ftz(a / b)); break;
+    case 5: out = (uint32_t)(a == b ? 0 : (a < b ? -1 : 1)); break;
+    case 6: out = bh_as_u32(bh_ftz(sqrtf(a))); break;
+    case 7: out = (uint32_t)bh_f2i(a, 0); break;                 /* _float2int: towards -inf */
+    case 8: out = a <= 0.0f ? 0u : (a >= 4294967295.0f ? 0xFFFFFFFFu : (uint32_t)floorf(a)); break;
+    case 9: out = bh_as_u32((float)(int32_t)r0); break;
+    case 10: out = bh_as_u32((float)r0); break;
+    case 11: out = bh_as_u32(bh_ftz(expf(a))); break;
+    case 12: out = bh_as_u32(bh_ftz(a <= 0.0f ? -INFINITY : logf(a))); break;
+    case 13: out = (uint32_t)bh_f2i(a, 1); break;                /* __aeabi_f2iz entry: towards zero */
+    default: return;
+    }
+    s->reg_write(uc, s->reg_r0, &out);
+    s->rom_calls++;
+}
+
 void bh_commit(bh_state *s, uint64_t next_address) {
     if (!s->have_cur) return;
     s->cycles += s->cur_cycles;
     s->insns += s->cur_insns;
     s->mem += s->cur_mem;
+    s->fp += s->cur_fp;
+    s->mul += s->cur_mul;
     if (next_address != s->cur_addr + s->cur_size) s->cycles += s->cur_penalty;
     s->have_cur = 0;
 }
 
-void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
-    bh_state *s = (bh_state *)user;
-    bh_commit(s, address);
-    if (s->stop_request || s->cycles >= s->cycle_limit) {
-        s->stopped = s->stop_request ? 2 : 1;
-        s->stop(uc);
-        return;
-    }
+static bh_entry *bh_lookup(bh_state *s, uint64_t address, uint32_t size) {
     uint64_t key = (address << 32) | size;
     bh_entry *e = bh_slot(s->table, s->mask, key);
     if (e->key != key) {
@@ -102,12 +192,41 @@ void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
         *e = fresh;
         s->used++;
     }
+    return e;
+}
+
+void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
+    bh_state *s = (bh_state *)user;
+    bh_entry *e = bh_lookup(s, address, size);
+    /* a taken branch into a 32-bit instruction at an odd halfword refills one cycle longer */
+    if (s->have_cur && s->cur_penalty && address != s->cur_addr + s->cur_size && (e->flags & 2u))
+        s->cycles += s->target_extra;
+    bh_commit(s, address);
+    if (s->stop_request || s->cycles >= s->cycle_limit) {
+        s->stopped = s->stop_request ? 2 : 1;
+        s->stop(uc);
+        return;
+    }
     s->cur_addr = address;
     s->cur_size = size;
     s->cur_cycles = e->cycles;
     s->cur_insns = e->insns;
     s->cur_mem = e->mem;
     s->cur_penalty = e->penalty;
+    s->cur_fp = e->fp;
+    s->cur_mul = e->mul;
     s->have_cur = 1;
     s->blocks++;
+    if ((e->flags & 1u) && s->tags) {
+        uint32_t first = (uint32_t)(address >> s->line_shift);
+        uint32_t last = (uint32_t)((address + (size ? size : 1) - 1) >> s->line_shift);
+        for (uint32_t line = first; line <= last; line++) {
+            s->fetch_lines++;
+            if (!bh_cache(s, line)) {
+                s->cycles += s->miss_cycles;
+                s->fetch_misses++;
+            }
+        }
+    }
+    if (e->flags >> 8) bh_rom_op(s, uc, (e->flags >> 8) & 0xFFu);
 }
