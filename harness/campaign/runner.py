@@ -162,7 +162,7 @@ class CampaignRunner:
                 self.store.set_status(cid, "measured")
                 return
             except Exception as exc:
-                _raise_if_storage(exc)  # a full / read-only disk fails every configuration: stop, resume later
+                _raise_if_storage(exc, self.run_dir)  # a full / read-only disk fails every configuration: stop
                 reason = f"{type(exc).__name__}: {exc}"
                 sim_err = st.sim_error()
                 if sim_err:
@@ -271,15 +271,15 @@ class CampaignRunner:
                 self.display.preparing(p)
             return self.preparer.prepare(p)
         except Exception as exc:
-            _raise_if_storage(exc)
+            _raise_if_storage(exc, self.run_dir)
             LOG.exception("prepare %s failed", p.config_id)
             return Prepared(p, error=f"{type(exc).__name__}: {exc}")
 
 
-def _raise_if_storage(exc: BaseException) -> None:
+def _raise_if_storage(exc: BaseException, run_dir: Path) -> None:
     from harness.store.storage import storage_error
 
-    err = storage_error(exc)
+    err = storage_error(exc, run_dir)
     if err is not None:
         raise err from exc
 
