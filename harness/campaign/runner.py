@@ -277,9 +277,10 @@ class CampaignRunner:
 
 
 def _raise_if_storage(exc: BaseException, run_dir: Path) -> None:
-    from harness.store.storage import storage_error
+    """A full or read-only disk ends the run (resume later) instead of failing configurations."""
+    from harness.store.storage import folder_unwritable, storage_error
 
-    err = storage_error(exc, run_dir)
+    err = storage_error(exc, run_dir) or folder_unwritable(run_dir)
     if err is not None:
         raise err from exc
 

@@ -90,3 +90,24 @@ def storage_error(exc: BaseException, path: str | Path | None = None) -> Storage
     if path is not None:
         return from_tool_output(str(exc), path)
     return None
+
+
+def folder_unwritable(folder: str | Path, min_free_bytes: int = 256 * 1024) -> StorageError | None:
+    """A StorageError when the file system holding ``folder`` is full or read-only right now.
+
+    Why: a full disk also shows up second-hand (a truncated file read back later, a tool's
+    failure); when a configuration fails while its run folder cannot take more data, the disk
+    is the likely cause, and recording the configuration as failed would make --resume skip it."""
+    import shutil
+
+    folder = Path(folder)
+    try:
+        st = os.statvfs(folder)
+        free = shutil.disk_usage(folder).free
+    except (OSError, AttributeError):  # gone, or no statvfs (Windows): nothing to conclude
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return StorageError(folder, "cannot write here (Read-only file system)", READONLY_ADVICE)
+    if free < min_free_bytes:
+        return StorageError(folder, f"the disk is full ({free} bytes free)", FULL_ADVICE)
+    return None
