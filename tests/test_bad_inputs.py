@@ -189,3 +189,14 @@ def test_unplugged_serial_port_warns_at_validate_and_fails_in_doctor(tmp_path: P
     proc = subprocess.run([sys.executable, "-m", "harness.cli", "validate", str(rig)],
                           capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"})
     assert proc.returncode == 0 and "warn" in proc.stdout and "unplugged" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("name", ["two-boards-one-channel", "supply-beyond-module", "visa-malformed"])
+def test_rig_doctor_rejects_the_config_before_touching_the_bench(name: str, tmp_path: Path) -> None:
+    case = next(x for x in CASES if x.kind == "instruments" and x.name == name)
+    path = case.write(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "rig", "doctor", str(path)],
+                          capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "400"})
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "Traceback" not in out and str(path) in out and case.field in out

@@ -273,7 +273,8 @@ def test_reply_without_checksum_is_refused(peer_factory) -> None:
     ("m-counter=systick", "m-counter=sundial", "counter='sundial'"),
     ("m-numeric=int8", "m-numeric=int3", "numeric"),
     ("m-output-count=3", "m-output-count=30", "output-count=30 exceeds"),
-    ("m-model-hash=0123456789abcdef", "m-model-hash=01234567zz", "model-hash"),
+    ("m-model-hash=0123456789abcdef", "m-model-hash=0123 4567", "model-hash"),
+    ("m-build=abcdef012345", "m-build=", "build"),
     ("m-board=sim-pico", "m-board=sim-pico\r\nm-board=other", "repeats board"),
     ("m-protocol=2", "m-protocol=1", "protocol 1"),
 ])

@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -123,3 +124,28 @@ def test_simulated_flash_is_private_to_each_run(tmp_path: Path, monkeypatch: pyt
     with scoped_to_run(run_b):
         assert FlashStore("sim-pico", 0x1000_0000, 4096).read(0x1000_0000, 7) == b"image B"
     assert not (tmp_path / "state" / "sim-pico").exists()  # nothing in the shared, unscoped place
+
+
+@pytest.mark.slow
+def test_two_campaigns_on_one_machine_do_not_disturb_each_other(tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Two real `harness run`s at once, same simulated board name, different run folders: both
+    measure every configuration, each from its own flash state."""
+    state = tmp_path / "state"
+    monkeypatch.setenv("HARNESS_SIM_STATE", str(state))
+    env = {**os.environ, "HARNESS_SIM_STATE": str(state), "COLUMNS": "300"}
+    runs = [tmp_path / "a" / "run", tmp_path / "b" / "run"]
+    procs = []
+    for run in runs:
+        run.parent.mkdir()
+        procs.append(_harness("run", str(CAMPAIGN), "--run-dir", str(run), "--no-report", cwd=run.parent, env=env))
+    outs = [p.communicate(timeout=900)[0] for p in procs]
+    for p, out in zip(procs, outs, strict=True):
+        assert p.returncode == 0, out
+    for run in runs:
+        with sqlite3.connect(run / "results.sqlite") as con:
+            assert {s for (s,) in con.execute("SELECT status FROM configurations")} == {"measured"}
+            assert con.execute("SELECT COUNT(*) FROM measurements WHERE warmup = 0").fetchone()[0] == 2 * 4
+        assert (run_state_dir(run) / "sim-m4" / "flash.bin").exists()
+    assert run_state_dir(runs[0]) != run_state_dir(runs[1])
+    assert not (state / "sim-m4").exists()

@@ -120,3 +120,21 @@ def test_harness_run_on_a_full_disk_then_resume(tmp_path: Path) -> None:
         assert all(n == d == 4 for _, n, d in reps) and len(reps) == 2
     finally:
         subprocess.run(["umount", "-l", str(disk)], capture_output=True)
+
+
+def test_full_or_read_only_disk_is_recognised_second_hand(small_disk: Path) -> None:
+    from harness.store.storage import folder_unwritable, from_tool_output
+
+    assert folder_unwritable(small_disk) is None
+    with open(small_disk / "filler", "wb") as fh, pytest.raises(OSError):
+        fh.write(b"\0" * (1 << 20))  # really fill the tmpfs
+    full = folder_unwritable(small_disk)
+    assert full is not None and "disk is full" in str(full) and "--resume" in str(full)
+    # a linker that could not write its output says so only in its message
+    ld = from_tool_output("ld: final link failed: No space left on device\ncollect2: error", small_disk)
+    assert ld is not None and str(small_disk) in str(ld)
+    assert from_tool_output("ld: undefined reference to `model_run'", small_disk) is None
+    (small_disk / "filler").unlink()
+    assert _mount("-o", "remount,ro", str(small_disk)).returncode == 0
+    ro = folder_unwritable(small_disk)
+    assert ro is not None and "Read-only" in str(ro)

@@ -16,6 +16,7 @@ static uint32_t s_loaded, s_expected, s_overhead;
 static uint32_t s_ticks[HARNESS_PORT_MAX_LAPS], s_crc[HARNESS_PORT_MAX_LAPS];
 static uint8_t s_wrapped[HARNESS_PORT_MAX_LAPS];
 static char s_cmd[CMD_MAX];
+static uint32_t s_reply_crc; /* CRC-32 of the reply sent so far (protocol 2: m-crc) */
 static uint32_t s_len;
 static int s_overflow;
 
@@ -53,8 +54,19 @@ static void dwt_enable(void) {
 }
 
 /* ---- output --------------------------------------------------------------------------------- */
+static uint32_t crc32_step(uint32_t crc, uint8_t b) { /* zlib.crc32(b, crc) */
+    crc = ~crc ^ b;
+    for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+    return ~crc;
+}
+
+static void out(char c) { /* every reply byte: sent and added to the reply's checksum */
+    s_reply_crc = crc32_step(s_reply_crc, (uint8_t)c);
+    harness_port_putc(c);
+}
+
 static void put_str(const char *s) {
-    while (*s) harness_port_putc(*s++);
+    while (*s) out(*s++);
 }
 
 static void put_u32(uint32_t v) {
@@ -64,13 +76,13 @@ static void put_u32(uint32_t v) {
         buf[n++] = (char)('0' + v % 10u);
         v /= 10u;
     } while (v);
-    while (n) harness_port_putc(buf[--n]);
+    while (n) out(buf[--n]);
 }
 
 static void put_hex8(uint8_t v) {
     static const char digits[] = "0123456789abcdef";
-    harness_port_putc(digits[v >> 4]);
-    harness_port_putc(digits[v & 15u]);
+    out(digits[v >> 4]);
+    out(digits[v & 15u]);
 }
 
 static void eol(void) {
@@ -80,7 +92,7 @@ static void eol(void) {
 static void kv_str(const char *key, const char *value) {
     put_str("m-");
     put_str(key);
-    harness_port_putc('=');
+    out('=');
     put_str(value ? value : "unknown");
     eol();
 }
@@ -88,7 +100,7 @@ static void kv_str(const char *key, const char *value) {
 static void kv_u32(const char *key, uint32_t value) {
     put_str("m-");
     put_str(key);
-    harness_port_putc('=');
+    out('=');
     put_u32(value);
     eol();
 }
@@ -99,14 +111,21 @@ static void err(const char *what) {
     eol();
 }
 
+static void end_reply(void) { /* m-crc (of every reply byte before it), m-ready, next reply */
+    uint32_t crc = s_reply_crc;
+    put_str("m-crc=");
+    for (int shift = 24; shift >= 0; shift -= 8) put_hex8((uint8_t)(crc >> shift));
+    eol();
+    put_str("m-ready");
+    eol();
+    s_reply_crc = 0;
+}
+
 /* ---- helpers -------------------------------------------------------------------------------- */
 static uint32_t crc32(const uint8_t *p, uint32_t n) { /* IEEE, as Python's zlib.crc32 */
-    uint32_t crc = 0xFFFFFFFFu;
-    while (n--) {
-        crc ^= *p++;
-        for (int k = 0; k < 8; k++) crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
-    }
-    return ~crc;
+    uint32_t crc = 0;
+    while (n--) crc = crc32_step(crc, *p++);
+    return crc;
 }
 
 static int hexval(char c) {
@@ -254,12 +273,12 @@ static void cmd_infer(const char *arg) {
     for (uint32_t i = 0; i < n; i++) {
         put_str("m-lap-");
         put_u32(i);
-        harness_port_putc('=');
+        out('=');
         if (s_wrapped[i])
             put_str("wrapped");
         else
             put_u32(s_ticks[i]);
-        harness_port_putc(',');
+        out(',');
         for (int shift = 24; shift >= 0; shift -= 8) put_hex8((uint8_t)(s_crc[i] >> shift));
         eol();
     }
@@ -278,7 +297,7 @@ static void cmd_results(void) {
 static void dispatch(const char *cmd) {
     const char *arg;
     if (cmd[0] == 0) {
-        /* a lone '%': resync probe, answered with m-ready alone */
+        /* a lone '%': resync probe, answered with m-crc=00000000 and m-ready alone */
     } else if (same(cmd, "identify")) {
         cmd_identify();
     } else if (same(cmd, "name")) {
@@ -295,8 +314,7 @@ static void dispatch(const char *cmd) {
     } else {
         err("unknown-command");
     }
-    put_str("m-ready");
-    eol();
+    end_reply();
 }
 
 void harness_init(const harness_workload_t *workload) {
@@ -307,9 +325,9 @@ void harness_init(const harness_workload_t *workload) {
     if (same(harness_port_counter_kind(), "dwt")) dwt_enable();
     s_overhead = counter_overhead();
     harness_port_gpio(0);
+    s_reply_crc = 0;
     kv_str("boot", s_w->board);
-    put_str("m-ready");
-    eol();
+    end_reply();
 }
 
 void harness_handle_char(int c) {
@@ -317,8 +335,7 @@ void harness_handle_char(int c) {
         s_cmd[s_len] = 0;
         if (s_overflow || s_w->input_bytes > HARNESS_PORT_MAX_INPUT) {
             err(s_overflow ? "command-too-long" : "input-too-large");
-            put_str("m-ready");
-            eol();
+            end_reply();
         } else {
             dispatch(s_cmd);
         }

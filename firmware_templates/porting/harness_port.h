@@ -7,7 +7,7 @@
  *
  * What the layer does for you (docs/protocol.md is the wire format):
  *  - the UART benchmark protocol: identify, db load / db (input upload), infer N W G, results,
- *    name, reset, the empty resync command, boot banner, "m-ready" after every reply;
+  *    name, reset, the empty resync command, boot banner, "m-crc=<crc32>" + "m-ready" after every reply;
  *  - the GPIO mark: pin high -> counter start -> workload run -> counter read -> pin low, so the
  *    power analyzer's (or scope's) trigger sees exactly the inference;
  *  - the cycle counter: DWT CYCCNT by default (Cortex-M3/M4/M7/M33), with the constant overhead
@@ -25,7 +25,7 @@
 extern "C" {
 #endif
 
-#define HARNESS_PORT_PROTOCOL 1
+#define HARNESS_PORT_PROTOCOL 2
 #ifndef HARNESS_PORT_MAX_LAPS
 #define HARNESS_PORT_MAX_LAPS 64 /* most inferences one "infer" command may hold */
 #endif

@@ -68,11 +68,18 @@ def open_link(st: Station, inference_timeout_s: float, wait_s: float = 10.0) -> 
         try:
             return DutLink(st.serial_url, baudrate=st.dut.baudrate or st.board.uart.baudrate, timeout=10.0,
                            per_inference_timeout=inference_timeout_s,
-                           fault_check=st.sim_error)  # a simulated board's fault ends the wait at once
+                           fault_check=_fault_check(st))
         except DutError:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
+
+
+def _fault_check(st: Station) -> Callable[[], str | None]:
+    """Why the board stopped answering (a simulated board's fault), asked while the link waits so
+    a fault ends the wait at once. Station.diagnosis() on the instruments branch, sim_error()
+    before it: the two branches are merged mid-flight; keep only diagnosis after the merge."""
+    return getattr(st, "diagnosis", None) or st.sim_error
 
 
 def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int) -> AccuracyCheck | None:

@@ -4,11 +4,14 @@ and build (per board). Runs on a worker thread ahead of the rig, so the rig is t
 from __future__ import annotations
 
 import fnmatch
+import logging
 import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from harness.campaign.matrix import ConfigPoint
 from harness.campaign.stages import StageClock
@@ -21,6 +24,7 @@ from harness.ir import Artifact
 # returns ("fault:<glob>": executes an undefined instruction), to exercise the runner's retry and
 # failure path with real firmware.
 FAULT_ENV = "HARNESS_FAULT_INJECT"
+LOG = logging.getLogger(__name__)
 
 
 @dataclass
@@ -61,7 +65,13 @@ class Preparer:
         folder = inside(self.run_dir, "artifacts", *point.artifact_key.split("/"))  # ids are validated; still checked
         with self._lock(point.artifact_key):
             if (folder / "artifact.json").exists() and (folder / "samples.npz").exists():
-                return folder, Artifact.load(folder)
+                try:  # a run stopped by a full disk may have left a truncated file: then compress again
+                    art = Artifact.load(folder)
+                    with np.load(folder / "samples.npz") as npz:
+                        _ = (npz["x"].shape, npz["y"].shape)  # reading the members checks the archive
+                    return folder, art
+                except Exception as exc:
+                    LOG.warning("artifact %s is unreadable (%s: %s); compressing again", folder, type(exc).__name__, exc)
             from harness.compress.api import compress_from_campaign
 
             with self.clock.time("train/prune"):

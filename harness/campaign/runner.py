@@ -174,7 +174,7 @@ class CampaignRunner:
                 self.store.set_status(cid, "measured")
                 return
             except Exception as exc:
-                _raise_if_storage(exc)  # a full / read-only disk fails every configuration: stop, resume later
+                _raise_if_storage(exc, self.run_dir)  # a full / read-only disk fails every configuration: stop
                 reason = f"{type(exc).__name__}: {exc}"
                 why = st.diagnosis()
                 if why:
@@ -289,15 +289,16 @@ class CampaignRunner:
                 self.display.preparing(p)
             return self.preparer.prepare(p)
         except Exception as exc:
-            _raise_if_storage(exc)
+            _raise_if_storage(exc, self.run_dir)
             LOG.exception("prepare %s failed", p.config_id)
             return Prepared(p, error=f"{type(exc).__name__}: {exc}")
 
 
-def _raise_if_storage(exc: BaseException) -> None:
-    from harness.store.storage import storage_error
+def _raise_if_storage(exc: BaseException, run_dir: Path) -> None:
+    """A full or read-only disk ends the run (resume later) instead of failing configurations."""
+    from harness.store.storage import folder_unwritable, storage_error
 
-    err = storage_error(exc)
+    err = storage_error(exc, run_dir) or folder_unwritable(run_dir)
     if err is not None:
         raise err from exc
 

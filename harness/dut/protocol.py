@@ -15,7 +15,7 @@ DB_CHUNK_BYTES = 64  # firmware accepts up to 128 bytes per "db" command (300-ch
 _KV = re.compile(r"^m-([a-z0-9-]+)=(.*)$")
 _CRC = re.compile(r"^m-crc=([0-9a-f]{8})$")
 _DECIMAL = re.compile(r"^(0|[1-9][0-9]{0,9})$")
-_HEX_ID = re.compile(r"^[0-9a-f]+$")
+_TOKEN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]{0,63}$")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _RESULTS_HEX = re.compile(r"^(?:[0-9a-f]{2}){1,32}$")
 COUNTERS = ("dwt", "systick", "ticker")
@@ -157,10 +157,9 @@ def parse_identify(lines: list[str]) -> DutInfo:
         problems.append(f"board={kv['board']!r} is not a board name")
     if not _NAME.match(kv["model"]):
         problems.append(f"model={kv['model']!r} is not a model name")
-    if not (_HEX_ID.match(kv["model-hash"]) and 8 <= len(kv["model-hash"]) <= 64):
-        problems.append(f"model-hash={kv['model-hash']!r} is not a hex digest")
-    if not (_HEX_ID.match(kv["build"]) or kv["build"] == "unknown"):
-        problems.append(f"build={kv['build']!r} is not a build id")
+    for key in ("model-hash", "build"):  # a content hash, or any version / `git describe` token
+        if not _TOKEN.match(kv[key]):
+            problems.append(f"{key}={kv[key]!r} is not a version token (1-64 of A-Z a-z 0-9 _ . + -)")
     if kv["numeric"] not in NUMERICS:
         problems.append(f"numeric={kv['numeric']!r} not one of {', '.join(NUMERICS)}")
     if kv["counter"] not in COUNTERS:

@@ -10,6 +10,7 @@ continues once there is space."""
 from __future__ import annotations
 
 import errno
+import os
 import sqlite3
 from pathlib import Path
 
@@ -59,8 +60,18 @@ def from_sqlite_error(exc: sqlite3.Error, path: str | Path) -> StorageError | No
     return None
 
 
+def from_tool_output(text: str, path: str | Path) -> StorageError | None:
+    """A compiler or linker that failed because the disk is full says so only in its output."""
+    for errnos, advice in ((FULL_ERRNOS, FULL_ADVICE), (READONLY_ERRNOS - {errno.EACCES, errno.EPERM}, READONLY_ADVICE)):
+        for code in sorted(errnos):
+            if os.strerror(code) in text:
+                return StorageError(path, f"a tool could not write its output ({os.strerror(code)})", advice)
+    return None
+
+
 def storage_error(exc: BaseException, path: str | Path | None = None) -> StorageError | None:
-    """Classify any exception (also one chained inside another) as a storage problem or not."""
+    """Classify any exception (also one chained inside another) as a storage problem or not;
+    with ``path``, also a failed tool whose message reports a full or read-only disk."""
     seen: set[int] = set()
     cur: BaseException | None = exc
     while cur is not None and id(cur) not in seen:
@@ -76,4 +87,27 @@ def storage_error(exc: BaseException, path: str | Path | None = None) -> Storage
             if err is not None:
                 return err
         cur = cur.__cause__ or cur.__context__
+    if path is not None:
+        return from_tool_output(str(exc), path)
+    return None
+
+
+def folder_unwritable(folder: str | Path, min_free_bytes: int = 256 * 1024) -> StorageError | None:
+    """A StorageError when the file system holding ``folder`` is full or read-only right now.
+
+    Why: a full disk also shows up second-hand (a truncated file read back later, a tool's
+    failure); when a configuration fails while its run folder cannot take more data, the disk
+    is the likely cause, and recording the configuration as failed would make --resume skip it."""
+    import shutil
+
+    folder = Path(folder)
+    try:
+        st = os.statvfs(folder)
+        free = shutil.disk_usage(folder).free
+    except (OSError, AttributeError):  # gone, or no statvfs (Windows): nothing to conclude
+        return None
+    if st.f_flag & os.ST_RDONLY:
+        return StorageError(folder, "cannot write here (Read-only file system)", READONLY_ADVICE)
+    if free < min_free_bytes:
+        return StorageError(folder, f"the disk is full ({free} bytes free)", FULL_ADVICE)
     return None
