@@ -42,8 +42,9 @@ def injected_cflags(config_id: str) -> list[str]:
 class Preparer:
     """Compresses and builds configurations, reusing artifacts across boards and runs."""
 
-    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path):
+    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path, mbed_os: str | None = None):
         self.campaign = campaign
+        self.mbed_os = mbed_os  # the rig file's Mbed CE tree ($MBED_OS_PATH wins over it)
         self.run_dir = run_dir
         self.cache_dir = cache_dir
         self._locks: dict[str, threading.Lock] = {}
@@ -68,6 +69,7 @@ class Preparer:
 
     def prepare(self, point: ConfigPoint, progress: Any = None) -> Prepared:
         from harness.build import FirmwareTooLarge, build_firmware
+        from harness.build.mbed import mbed_os_path
 
         prep = Prepared(point)
         prep.artifact_dir, prep.artifact = self.artifact(point, progress)
@@ -76,7 +78,7 @@ class Preparer:
         try:
             prep.build = build_firmware(
                 prep.artifact_dir, board, out, cache_dir=self.cache_dir / "build",
-                extra_cflags=injected_cflags(point.config_id),
+                extra_cflags=injected_cflags(point.config_id), mbed_os=mbed_os_path(None, self.mbed_os),
             )
         except FirmwareTooLarge as exc:
             prep.fits = False

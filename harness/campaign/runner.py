@@ -42,7 +42,7 @@ class CampaignRunner:
         self.rig = rig
         self.run_dir = run_dir
         self.retry_failed = retry_failed
-        self.preparer = Preparer(campaign, run_dir, cache_dir)
+        self.preparer = Preparer(campaign, run_dir, cache_dir, mbed_os=rig.mbed_os)
         self.display = display  # harness.campaign.display.Display or None
         self.points = expand(campaign)
 
