@@ -45,6 +45,9 @@ def build(
 
         rig_tree = load_rig(rig, check_boards=False).mbed_os
         mbed_os = Path(rig_tree) if rig_tree and not os.environ.get("MBED_OS_PATH") else None
+    if board_cfg.build.template == "mbed" and not generate_only:
+        console.print(f"{board_cfg.name}: Mbed CE build (target {board_cfg.flash.mbed_target}); the first build of a "
+                      "board compiles Mbed OS too (about a minute)", highlight=False)  # fmt: skip
     result = build_firmware(
         model,
         board_cfg,

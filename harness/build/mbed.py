@@ -18,6 +18,7 @@ import os
 import re
 import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
@@ -238,7 +239,7 @@ def compile_project(
     if tree is None:
         raise MbedTreeMissing(no_tree_message(board), project.folder, [shlex.join(c) for c in project.commands])
     check_tree(board, tree)
-    python = mbed_python(tree, log=log)
+    python = mbed_python(tree, log=log or sys.stderr)
     ident = hashlib.sha256(f"{tree}|{board.flash.mbed_target}|{BUILD_TYPE}".encode()).hexdigest()[:10]
     work = Path(work_dir or work_root()) / f"{board.name}-{ident}"
     work.mkdir(parents=True, exist_ok=True)
