@@ -22,7 +22,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, TextIO
 
 from harness.build.model import ModelSources
 from harness.build.templates import template_dir
@@ -228,7 +228,7 @@ def _sync_tree(src: Path, dst: Path) -> None:
 
 def compile_project(
     board: BoardConfig, project: MbedProject, timeout: float, dest: Path, *, work_dir: Path | str | None = None,
-    log: object = None,
+    log: TextIO | None = None,
 ) -> tuple[Path, list[Path], list[str]]:
     """Configure and build out of tree; copy the linked ELF to ``dest``/firmware.elf and the
     model's object files to ``dest``/model-objs (for the footprint), all under the board folder's

@@ -15,6 +15,7 @@ import contextlib
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,10 @@ def _run(rows: list[Row], part: str, address: str, check: Callable[[], str], fix
         detail = _first_line(exc)
         rows.append(Row(part, address, False, detail, fix_for(detail)))
     return False
+
+
+def _no_fix(_detail: str) -> str:
+    return ""
 
 
 # -- what to do about a failure, by what the libraries say ------------------------------------
@@ -144,13 +149,15 @@ def _check_mbed(rows: list[Row], rig: RigConfig, boards: list[BoardConfig]) -> N
 def _check_analyzer(resource: str, backend: str, timeout_ms: int, channels: list[int]) -> str:
     from harness.instruments.n6705a import N6705A
 
-    parts, ident = [], None
+    parts: list[str] = []
+    ident = None
     for ch in channels:
         pa = N6705A.open(resource, ch, backend, timeout_ms)  # open() identifies (and drains old errors)
         try:
             ident = pa.identity
         finally:
             pa.inst.close()  # identify only: the output was never switched on
+        assert ident is not None
         if ident.stale_errors:
             raise Failed(f"error queue was not empty: {list(ident.stale_errors)}", visa_fix("error queue", ""))
         parts.append(f"ch{ch}={ident.module}")
@@ -283,13 +290,12 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
         resource = resolve(rig.duts[0].board)[0]
         channels = sorted({d.analyzer_channel for d in rig.duts})
         analyzer_ok = _run(rows, "power analyzer", resource,
-                           lambda: _check_analyzer(resource, pa.backend, pa.timeout_ms, channels),
-                           lambda detail: visa_fix(detail, "power_analyzer.resource"))  # fmt: skip
+                           partial(_check_analyzer, resource, pa.backend, pa.timeout_ms, channels),
+                           partial(visa_fix, field="power_analyzer.resource"))  # fmt: skip
     for i, t in enumerate(rig.timing):
         if t.kind == "scope" and t.resource:
-            _run(rows, f"scope ({t.dialect})", t.resource,
-                 lambda t=t: _check_visa(str(t.resource), pa.backend, pa.timeout_ms),
-                 lambda detail, i=i: visa_fix(detail, f"timing.{i}.resource"))  # fmt: skip
+            _run(rows, f"scope ({t.dialect})", t.resource, partial(_check_visa, str(t.resource), pa.backend, pa.timeout_ms),
+                 partial(visa_fix, field=f"timing.{i}.resource"))  # fmt: skip
         elif t.kind == "logic-analyzer":
 
             def sigrok(t: Any = t) -> str:
@@ -303,10 +309,10 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
         if board is None:
             continue
         port = resolve(d.board)[1]
-        serial_ok = _run(rows, f"serial {d.board}", str(port), lambda d=d, b=board, port=port: _check_serial(port, d.baudrate or b.uart.baudrate),
-                         lambda detail, i=i: serial_fix(detail, f"duts.{i}.serial"))  # fmt: skip
+        serial_ok = _run(rows, f"serial {d.board}", str(port), partial(_check_serial, port, d.baudrate or board.uart.baudrate),
+                         partial(serial_fix, field=f"duts.{i}.serial"))  # fmt: skip
         if board.simulated or d.probe:
-            _run(rows, f"probe {d.board}", d.probe or "-", lambda b=board, d=d, i=i: _check_probe(b, d, i), lambda _d: "")
+            _run(rows, f"probe {d.board}", d.probe or "-", partial(_check_probe, board, d, i), _no_fix)
         else:
             rows.append(Row(f"probe {d.board}", "-", False, "no probe given",
                             f"plug the board's debug probe in and set `duts.{i}.probe` to the id `harness rig detect` lists"))  # fmt: skip
