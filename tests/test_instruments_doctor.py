@@ -60,7 +60,7 @@ def test_doctor_on_the_simulated_rig_is_all_green(tmp_path: Path) -> None:
 
 @needs_gcc
 @pytest.mark.slow
-def test_doctor_finds_an_empty_board_and_says_to_flash_it(tmp_path: Path) -> None:
+def test_doctor_finds_an_empty_board_then_passes_a_latency_only_rig(tmp_path: Path) -> None:
     env = {**os.environ, "HARNESS_SIM_STATE": str(tmp_path / "state")}  # nothing was ever flashed here
     rig = tmp_path / "one.toml"
     rig.write_text('name = "one"\n[[duts]]\nboard = "sim-m4"\nprobe = "sim:sim-m4"\nserial = "sim"\n'
@@ -69,6 +69,16 @@ def test_doctor_finds_an_empty_board_and_says_to_flash_it(tmp_path: Path) -> Non
     assert proc.returncode == 1
     row = next(r for r in _rows(proc.stdout) if r[0] == "firmware sim-m4")
     assert row[2] == "FAIL" and "harness flash --board sim-m4" in row[4]
+    # flashed, on a latency-only rig (no power analyzer): the firmware answers, no GPIO row, exit 0
+    fw = build_firmware(fixture_sources(), load_board("sim-m4"), tmp_path / "fw", cache_dir=tmp_path / "cache")
+    flashed = subprocess.run([sys.executable, "-m", "harness.cli", "flash", "--board", "sim-m4", "--firmware", str(fw.hex)],
+                             capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+    assert flashed.returncode == 0, flashed.stdout + flashed.stderr
+    rig.write_text(rig.read_text().replace('resource = "sim"', 'kind = "none"'))
+    proc = _doctor(rig, env)
+    assert proc.returncode == 0, proc.stdout
+    parts = {r[0]: r for r in _rows(proc.stdout)}
+    assert parts["firmware sim-m4"][2] == "OK" and "GPIO wiring sim-m4" not in parts and "power analyzer" not in parts
 
 
 def test_doctor_on_the_unplugged_example_rig_gives_every_failure_a_fix() -> None:

@@ -208,43 +208,53 @@ def _flash_hint(board: BoardConfig) -> str:
             f"`harness flash --board {board.name} --firmware fw/firmware.hex`")  # fmt: skip
 
 
-def _check_board(board: BoardConfig, dut: DutSettings, index: int, resource: str, port: str, rig: RigConfig,
+def _check_board(board: BoardConfig, dut: DutSettings, index: int, resource: str | None, port: str, rig: RigConfig,
                  rows: list[Row]) -> None:  # fmt: skip
-    """Power the board, ask the firmware who it is, then check the GPIO reaches the analyzer."""
-    from harness.dut.link import DutLink
+    """Power the board (when the rig has an analyzer), ask the firmware who it is, then check the
+    GPIO reaches the analyzer's digital input. Without an analyzer the board is powered by its own
+    USB and only the firmware is asked."""
     from harness.instruments.n6705a import N6705A
 
+    if resource is None:
+        _ask_firmware(board, dut, index, port, rows, None)
+        return
     pa_cfg = rig.power_analyzer
-    info: Any = None
     with N6705A.open(resource, dut.analyzer_channel, pa_cfg.backend, pa_cfg.timeout_ms) as pa:
         pa.apply_supply(board.supply, settle_s=max(pa_cfg.settle_s, 0.2))  # OVP + current limit from the board file
-        try:
-            link = DutLink(port, baudrate=dut.baudrate or board.uart.baudrate, timeout=3.0)
-        except Exception as exc:
-            rows.append(Row(f"firmware {board.name}", port, False, _first_line(exc), serial_fix(str(exc), f"duts.{index}.serial")))
+        _ask_firmware(board, dut, index, port, rows, pa)
+
+
+def _ask_firmware(board: BoardConfig, dut: DutSettings, index: int, port: str, rows: list[Row], pa: Any) -> None:
+    from harness.dut.link import DutLink
+
+    info: Any = None
+    try:
+        link = DutLink(port, baudrate=dut.baudrate or board.uart.baudrate, timeout=3.0)
+    except Exception as exc:
+        rows.append(Row(f"firmware {board.name}", port, False, _first_line(exc), serial_fix(str(exc), f"duts.{index}.serial")))
+        return
+    with link:
+
+        def identify() -> str:
+            nonlocal info
+            try:
+                link.resync()
+                info = link.identify()
+            except Exception as exc:
+                raise Failed(f"no answer to `identify` ({_first_line(exc)})",
+                             f"check the console wiring in {board.source_file or 'the board file'} ([uart]); "
+                             + _flash_hint(board)) from None  # fmt: skip
+            if info.board != board.name:
+                raise Failed(f"the firmware was built for {info.board!r}, this is {board.name!r}", _flash_hint(board))
+            return f"{info.board} build {info.build_id} model {info.model} ({info.model_hash[:12]}), protocol {info.protocol}"
+
+        if not _run(rows, f"firmware {board.name}", port, identify, lambda _d: _flash_hint(board)) or pa is None:
             return
-        with link:
 
-            def identify() -> str:
-                nonlocal info
-                try:
-                    link.resync()
-                    info = link.identify()
-                except Exception as exc:
-                    raise Failed(f"no answer to `identify` ({_first_line(exc)})",
-                                 f"check the console wiring in {board.source_file or 'the board file'} ([uart]); "
-                                 + _flash_hint(board)) from None  # fmt: skip
-                if info.board != board.name:
-                    raise Failed(f"the firmware was built for {info.board!r}, this is {board.name!r}", _flash_hint(board))
-                return f"{info.board} build {info.build_id} model {info.model} ({info.model_hash[:12]}), protocol {info.protocol}"
+        def pulse() -> str:
+            return _wiring_pulse(pa, link, info.input_bytes, board, dut, index)
 
-            if not _run(rows, f"firmware {board.name}", port, identify, lambda _d: _flash_hint(board)):
-                return
-
-            def pulse() -> str:
-                return _wiring_pulse(pa, link, info.input_bytes, board, dut, index)
-
-            _run(rows, f"GPIO wiring {board.name}", f"analyzer digital pin {dut.trigger_pin}", pulse, lambda _d: "")
+        _run(rows, f"GPIO wiring {board.name}", f"analyzer digital pin {dut.trigger_pin}", pulse, _no_fix)
 
 
 def _wiring_pulse(pa: Any, link: Any, input_bytes: int, board: BoardConfig, dut: DutSettings, index: int) -> str:
@@ -316,16 +326,14 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
         else:
             rows.append(Row(f"probe {d.board}", "-", False, "no probe given",
                             f"plug the board's debug probe in and set `duts.{i}.probe` to the id `harness rig detect` lists"))  # fmt: skip
-        if analyzer_ok and serial_ok:
+        if serial_ok and (analyzer_ok or pa.kind == "none"):
             try:
-                _check_board(board, d, i, resolve(d.board)[0], port, rig, rows)
+                _check_board(board, d, i, resolve(d.board)[0] if pa.kind == "n6705a" else None, port, rig, rows)
             except Exception as exc:  # powering the board failed (limits, instrument error)
                 rows.append(Row(f"firmware {d.board}", port, False, _first_line(exc),
                                 visa_fix(str(exc), "power_analyzer.resource")))  # fmt: skip
         else:
-            why = "the power analyzer" if not analyzer_ok and pa.kind == "n6705a" else "the serial port"
-            if pa.kind != "n6705a":
-                why = "a power analyzer (this rig has none to power the board and see its GPIO)"
+            why = "the serial port" if not serial_ok else "the power analyzer (it powers the board)"
             rows.append(Row(f"firmware {d.board}", str(port), False, f"not checked: needs {why}",
                             "fix the rows above first"))  # fmt: skip
     return rows
