@@ -78,7 +78,8 @@ def test_doctor_finds_an_empty_board_then_passes_a_latency_only_rig(tmp_path: Pa
     proc = _doctor(rig, env)
     assert proc.returncode == 0, proc.stdout
     parts = {r[0]: r for r in _rows(proc.stdout)}
-    assert parts["firmware sim-m4"][2] == "OK" and "GPIO wiring sim-m4" not in parts and "power analyzer" not in parts
+    assert parts["firmware sim-m4"][2] == "OK" and "GPIO wiring sim-m4" not in parts
+    assert not [p for p in parts if p.startswith("power monitor")]
 
 
 def test_doctor_on_the_unplugged_example_rig_gives_every_failure_a_fix() -> None:
@@ -88,12 +89,12 @@ def test_doctor_on_the_unplugged_example_rig_gives_every_failure_a_fix() -> None
     rows = _rows(proc.stdout)
     failed = [r for r in rows if r[2] == "FAIL"]
     parts = {r[0] for r in failed}
-    assert {"Mbed CE tree", "power analyzer", "serial numaker-pfm-m487", "probe numaker-pfm-m487",
+    assert {"Mbed CE tree", "power monitor (n6705a)", "serial numaker-pfm-m487", "probe numaker-pfm-m487",
             "firmware numaker-pfm-m487"} <= parts, parts  # fmt: skip
     assert all(r[4] for r in failed), [r for r in failed if not r[4]]
     by = {r[0]: r for r in failed}
     assert "git clone" in by["Mbed CE tree"][4] and "mbed_os" in by["Mbed CE tree"][4]
-    assert "power_analyzer.resource" in by["power analyzer"][4]
+    assert "power_analyzer.resource" in by["power monitor (n6705a)"][4]
     assert "duts.0.serial" in by["serial numaker-pfm-m487"][4] and "duts.0.probe" in by["probe numaker-pfm-m487"][4]
     assert re.search(r"\d+ of \d+ checks failed", proc.stdout)
 
@@ -110,10 +111,10 @@ def test_doctor_with_a_live_analyzer_and_a_dead_port(tmp_path: Path) -> None:
     with SimN6705A() as sim:
         sim.attach(1, None, "N6781A")
         sim.model.execute("BOGUS")  # a stale error in the instrument's queue
-        stale = next(r for r in diagnose(rig, lambda board: (sim.resource, "/dev/null")) if r.part == "power analyzer")
+        stale = next(r for r in diagnose(rig, lambda board: (sim.resource, "/dev/null")) if r.part == "power monitor (n6705a)")
     assert not stale.ok and "error queue was not empty" in stale.detail and "*CLS" in stale.fix
     by = {r.part: r for r in rows}
-    assert by["power analyzer"].ok and "ch1=N6781A" in by["power analyzer"].detail
+    assert by["power monitor (n6705a)"].ok and "ch1=N6781A" in by["power monitor (n6705a)"].detail
     assert not by["serial sim-m4"].ok and "duts.0.serial" in by["serial sim-m4"].fix
     assert not by["firmware sim-m4"].ok and "not checked" in by["firmware sim-m4"].detail
     assert not can_run_campaign(rows)

@@ -5,9 +5,10 @@ with what to do about it (install, plug, wire, set a field). Exit 0 only when ev
 
 The firmware and wiring rows power the board from its analyzer channel within the board file's
 limits (OVP, current limit) and switch the output off again whatever happens; they run only
-when the analyzer and the serial port answered. Drivers are used through their public calls only:
-N6705A.open / identify / apply_supply / configure_acquisition / arm / fetch, DutLink.identify /
-load_input / infer, pyOCD's probe list."""
+when the analyzer and the serial port answered. Drivers are reached through narrow calls only:
+one ``open_monitor(dut)`` hook for the power monitor (its identity, apply_supply,
+configure_acquisition, arm, fetch, abort, close), DutLink.identify / load_input / infer, and
+pyOCD's probe list."""
 
 from __future__ import annotations
 
@@ -146,23 +147,41 @@ def _check_mbed(rows: list[Row], rig: RigConfig, boards: list[BoardConfig]) -> N
         _run(rows, f"pins {b.name}", b.flash.mbed_target or "-", pins, lambda _d: "")
 
 
-def _check_analyzer(resource: str, backend: str, timeout_ms: int, channels: list[int]) -> str:
+# ``open_monitor(dut) -> power monitor``: the one way the doctor reaches the power analyzer (its
+# identity, apply_supply, configure_acquisition, arm, fetch, abort, close); the CLI passes the
+# rig's driver, tests may pass their own.
+OpenMonitor = Callable[[DutSettings], Any]
+
+
+def n6705a_opener(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> OpenMonitor:
+    """Open the rig's N6705A channel of a board (the address from ``resolve``)."""
     from harness.instruments.n6705a import N6705A
 
+    pa = rig.power_analyzer
+
+    def open_monitor(dut: DutSettings) -> Any:
+        return N6705A.open(resolve(dut.board)[0], dut.analyzer_channel, pa.backend, pa.timeout_ms)
+
+    return open_monitor
+
+
+def _check_analyzer(rig: RigConfig, open_monitor: OpenMonitor) -> str:
     parts: list[str] = []
     ident = None
-    for ch in channels:
-        pa = N6705A.open(resource, ch, backend, timeout_ms)  # open() identifies (and drains old errors)
+    for ch in sorted({d.analyzer_channel for d in rig.duts}):
+        dut = next(d for d in rig.duts if d.analyzer_channel == ch)
+        mon = open_monitor(dut)  # opening identifies the instrument (and drains old errors)
         try:
-            ident = pa.identity
+            ident = mon.identity
         finally:
-            pa.inst.close()  # identify only: the output was never switched on
+            mon.close()  # identify only: the output was never switched on
         assert ident is not None
         if ident.stale_errors:
             raise Failed(f"error queue was not empty: {list(ident.stale_errors)}", visa_fix("error queue", ""))
-        parts.append(f"ch{ch}={ident.module}")
+        parts.append(f"ch{ch}={ident.module}" if ident.module else f"ch{ch}")
     assert ident is not None
-    return f"{ident.manufacturer} {ident.model} {ident.serial} fw {ident.firmware}; " + ", ".join(parts)
+    label = " (SIMULATED)" if getattr(ident, "simulated", False) else ""
+    return f"{ident.manufacturer} {ident.model} {ident.serial} fw {ident.firmware}{label}; " + ", ".join(parts)
 
 
 def _check_visa(resource: str, backend: str, timeout_ms: int) -> str:
@@ -208,19 +227,18 @@ def _flash_hint(board: BoardConfig) -> str:
             f"`harness flash --board {board.name} --firmware fw/firmware.hex`")  # fmt: skip
 
 
-def _check_board(board: BoardConfig, dut: DutSettings, index: int, resource: str | None, port: str, rig: RigConfig,
-                 rows: list[Row]) -> None:  # fmt: skip
+def _check_board(board: BoardConfig, dut: DutSettings, index: int, port: str, rows: list[Row],
+                 open_monitor: OpenMonitor | None, settle_s: float) -> None:  # fmt: skip
     """Power the board (when the rig has an analyzer), ask the firmware who it is, then check the
     GPIO reaches the analyzer's digital input. Without an analyzer the board is powered by its own
     USB and only the firmware is asked."""
-    from harness.instruments.n6705a import N6705A
-
-    if resource is None:
+    if open_monitor is None:
         _ask_firmware(board, dut, index, port, rows, None)
         return
-    pa_cfg = rig.power_analyzer
-    with N6705A.open(resource, dut.analyzer_channel, pa_cfg.backend, pa_cfg.timeout_ms) as pa:
-        pa.apply_supply(board.supply, settle_s=max(pa_cfg.settle_s, 0.2))  # OVP + current limit from the board file
+    with contextlib.ExitStack() as stack:
+        pa = open_monitor(dut)
+        stack.callback(pa.close)  # output off and release, on every path
+        pa.apply_supply(board.supply, settle_s=max(settle_s, 0.2))  # OVP + current limit from the board file
         _ask_firmware(board, dut, index, port, rows, pa)
 
 
@@ -279,8 +297,12 @@ def _wiring_pulse(pa: Any, link: Any, input_bytes: int, board: BoardConfig, dut:
     return f"pulse seen: record of {len(wf)} samples triggered on pin {dut.trigger_pin}"
 
 
-def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[Row]:
-    """Every check of the rig; ``resolve(board) -> (analyzer VISA resource, serial port)``."""
+def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]], open_monitor: OpenMonitor | None = None
+             ) -> list[Row]:  # fmt: skip
+    """Every check of the rig; ``resolve(board) -> (analyzer address, serial port)``;
+    ``open_monitor`` defaults to the N6705A driver (n6705a_opener)."""
+    if open_monitor is None and rig.power_analyzer.kind != "none":
+        open_monitor = n6705a_opener(rig, resolve)
     rows: list[Row] = []
     boards: dict[str, BoardConfig] = {}
     for i, d in enumerate(rig.duts):
@@ -295,12 +317,9 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
     _check_mbed(rows, rig, list(boards.values()))
     pa = rig.power_analyzer
     analyzer_ok = False
-    resource = ""
-    if pa.kind == "n6705a":
-        resource = resolve(rig.duts[0].board)[0]
-        channels = sorted({d.analyzer_channel for d in rig.duts})
-        analyzer_ok = _run(rows, "power analyzer", resource,
-                           partial(_check_analyzer, resource, pa.backend, pa.timeout_ms, channels),
+    if open_monitor is not None:
+        address = resolve(rig.duts[0].board)[0]
+        analyzer_ok = _run(rows, f"power monitor ({pa.kind})", address, partial(_check_analyzer, rig, open_monitor),
                            partial(visa_fix, field="power_analyzer.resource"))  # fmt: skip
     for i, t in enumerate(rig.timing):
         if t.kind == "scope" and t.resource:
@@ -326,9 +345,9 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]]) -> list[
         else:
             rows.append(Row(f"probe {d.board}", "-", False, "no probe given",
                             f"plug the board's debug probe in and set `duts.{i}.probe` to the id `harness rig detect` lists"))  # fmt: skip
-        if serial_ok and (analyzer_ok or pa.kind == "none"):
+        if serial_ok and (analyzer_ok or open_monitor is None):
             try:
-                _check_board(board, d, i, resolve(d.board)[0] if pa.kind == "n6705a" else None, port, rig, rows)
+                _check_board(board, d, i, port, rows, open_monitor, pa.settle_s)
             except Exception as exc:  # powering the board failed (limits, instrument error)
                 rows.append(Row(f"firmware {d.board}", port, False, _first_line(exc),
                                 visa_fix(str(exc), "power_analyzer.resource")))  # fmt: skip
