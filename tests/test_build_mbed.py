@@ -47,8 +47,16 @@ def test_mbed_project_generated_not_compiled(tmp_path: Path, board: str, target:
     assert f'"BENCH_HAS_DWT={dwt}"' in cmake
     assert '"BENCH_BAUD=115200u"' in cmake and f'"BOARD_NAME=\\"{board}\\""' in cmake
     assert f'"BUILD_ID=\\"{r.build_id}\\""' in cmake
+    cfg = load_board(board)
+    assert f'"BENCH_UART_TX={cfg.uart.tx_pin}"' in cmake and f'"BENCH_UART_RX={cfg.uart.rx_pin}"' in cmake
     app = json.loads((proj / "mbed_app.json").read_text())
     assert app["target_overrides"]["*"]["platform.stdio-baud-rate"] == 115200
+    if board == "nano33ble":  # behind the bootloader, console on the D1/D0 UART rather than USB CDC
+        nano = app["target_overrides"]["ARDUINO_NANO33BLE"]
+        assert nano["target.memory_bank_config"] == {"IROM1": {"start": 0x10000, "size": 0xF0000}}
+        assert nano["target.console-uart"] is True and nano["target.console-usb"] is False
+    else:
+        assert set(app["target_overrides"]) == {"*"}
     for rel in ("main.cpp", "common/bench_main.c", "common/hal.h", "model/src/model_fixture.c", "model/include0/model.h"):
         assert (proj / rel).is_file(), rel
     assert any(f"-DMBED_TARGET={target}" in c for c in r.commands)

@@ -179,3 +179,21 @@ def test_second_build_reuses_the_kept_build_folder(mbed_session: dict) -> None:
     a = json.loads((root / "pico" / "build.json").read_text())
     b = json.loads((root / "pico2" / "build.json").read_text())
     assert a["firmware_sha256"] != b["firmware_sha256"] and b["status"] == "built"
+
+
+def test_campaign_on_an_unreachable_rig_records_the_build_then_the_rig_failure(mbed_session: dict, tmp_path: Path) -> None:
+    """The tree comes from the rig file's mbed_os here ($MBED_OS_PATH unset); the kept build folder
+    of the session makes the Mbed part incremental."""
+    from realboard_campaign import env_without_tree, events, run_campaign, write_campaign
+
+    camp = write_campaign(tmp_path, ["pico"], mbed_os=TREE)
+    env = env_without_tree(HARNESS_MBED_BUILD_DIR=mbed_session["root"] / "mbed-build")
+    proc = run_campaign(camp, env)
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    ev = [(stage, msg) for cid, stage, msg in events(tmp_path / "results" / "realboards") if cid == "ll/none/uint8/pico"]
+    stages = [s for s, _ in ev]
+    assert ("status", "built") in ev and stages.index("build") < stages.index("measure"), ev
+    failed = [m for s, m in ev if s == "status" and m.startswith("failed")]
+    assert failed and "127.0.0.1::9" in failed[-1] and "refused" in failed[-1].lower(), ev
+    fw = tmp_path / "results" / "realboards" / "firmware"
+    assert len(list(fw.rglob("firmware.hex"))) == 1 and len(list(fw.rglob("footprint.json"))) == 1

@@ -55,6 +55,9 @@ def build(
                                         "template": template})
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
+    if board_cfg.build.template == "mbed" and not generate_only:
+        console.print(f"{board_cfg.name}: Mbed CE build (target {board_cfg.flash.mbed_target}); the first build of a "
+                      "board compiles Mbed OS too (about a minute)", highlight=False)  # fmt: skip
     result = build_firmware(
         model,
         out_dir=out,

@@ -158,7 +158,7 @@ def build_firmware(
     )
     build_id = key[:12]
     defines = {**sources.defines, **F.firmware_defines(board, build_id, max_laps)}
-    common = {
+    common: dict[str, Any] = {
         "board": board.name,
         "template": template,
         "out_dir": out,
@@ -178,7 +178,8 @@ def build_firmware(
     cache = BuildCache(Path(cache_dir)) if cache_dir is not None else None
     if template == "mbed":
         result = _build_mbed(board, sources, out, defines, tc, os_path, timeout_s, common,
-                             cache=cache, key=key, generate_only=generate_only, work_dir=mbed_work_dir)
+                             cache=cache, key=key, generate_only=generate_only,
+                             work_dir=Path(mbed_work_dir) if mbed_work_dir else None)
     else:
         assert tc is not None
         entry = cache.lookup(key) if cache else None

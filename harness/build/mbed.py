@@ -18,10 +18,11 @@ import os
 import re
 import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from string import Template
-from typing import Any
+from typing import Any, TextIO
 
 from harness.build.model import ModelSources
 from harness.build.templates import template_dir
@@ -227,7 +228,7 @@ def _sync_tree(src: Path, dst: Path) -> None:
 
 def compile_project(
     board: BoardConfig, project: MbedProject, timeout: float, dest: Path, *, work_dir: Path | str | None = None,
-    log: object = None,
+    log: TextIO | None = None,
 ) -> tuple[Path, list[Path], list[str]]:
     """Configure and build out of tree; copy the linked ELF to ``dest``/firmware.elf and the
     model's object files to ``dest``/model-objs (for the footprint), all under the board folder's
@@ -238,7 +239,7 @@ def compile_project(
     if tree is None:
         raise MbedTreeMissing(no_tree_message(board), project.folder, [shlex.join(c) for c in project.commands])
     check_tree(board, tree)
-    python = mbed_python(tree, log=log)
+    python = mbed_python(tree, log=log or sys.stderr)
     ident = hashlib.sha256(f"{tree}|{board.flash.mbed_target}|{BUILD_TYPE}".encode()).hexdigest()[:10]
     work = Path(work_dir or work_root()) / f"{board.name}-{ident}"
     work.mkdir(parents=True, exist_ok=True)

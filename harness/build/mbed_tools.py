@@ -14,6 +14,7 @@ import sys
 import tempfile
 import venv
 from pathlib import Path
+from typing import TextIO
 
 from harness.errors import StageError
 
@@ -40,7 +41,7 @@ def _has_ce_tools(python: Path) -> bool:
     return proc.returncode == 0
 
 
-def mbed_python(tree: Path, *, log: object = None) -> Path:
+def mbed_python(tree: Path, *, log: TextIO | None = None) -> Path:
     """Interpreter that has the tree's Mbed CE tools: the harness's own when it already does,
     else a venv under tools_root() created on first use (one per tools version, under a lock)."""
     if _has_ce_tools(Path(sys.executable)):
@@ -58,7 +59,7 @@ def mbed_python(tree: Path, *, log: object = None) -> Path:
         if stamp.exists():
             return python
         if log is not None:
-            print(f"installing the Mbed CE Python tools of {tree} into {home / 'venv'} (once)", file=log)  # type: ignore[arg-type]
+            print(f"installing the Mbed CE Python tools of {tree} into {home / 'venv'} (once)", file=log, flush=True)
         shutil.rmtree(home / "venv", ignore_errors=True)
         venv.EnvBuilder(with_pip=True, clear=True).create(home / "venv")
         with tempfile.TemporaryDirectory(prefix="mbed-tools-src-", dir=home) as tmp:

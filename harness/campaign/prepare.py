@@ -49,9 +49,11 @@ def injected_cflags(config_id: str) -> list[str]:
 class Preparer:
     """Compresses and builds configurations, reusing artifacts across boards and runs."""
 
-    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path, clock: StageClock | None = None):
+    def __init__(self, campaign: CampaignConfig, run_dir: Path, cache_dir: Path, clock: StageClock | None = None,
+                 mbed_os: str | None = None):
         self.campaign = campaign
         self.clock = clock or StageClock()
+        self.mbed_os = mbed_os  # the rig file's Mbed CE tree ($MBED_OS_PATH wins over it)
         self.run_dir = run_dir
         self.cache_dir = cache_dir
         self._locks: dict[str, threading.Lock] = {}
@@ -84,6 +86,7 @@ class Preparer:
 
     def prepare(self, point: ConfigPoint, progress: Any = None) -> Prepared:
         from harness.build import FirmwareTooLarge, build_firmware
+        from harness.build.mbed import mbed_os_path
 
         prep = Prepared(point)
         prep.artifact_dir, prep.artifact = self.artifact(point, progress)
@@ -93,6 +96,7 @@ class Preparer:
             with self.clock.time("build"):
                 prep.build = build_firmware(
                     prep.artifact_dir, out_dir=out, cache_dir=self.cache_dir / "build",
+                    mbed_os=mbed_os_path(None, self.mbed_os),
                     **point.build_kwargs(board, injected_cflags(point.config_id)),
                 )
         except FirmwareTooLarge as exc:

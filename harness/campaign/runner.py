@@ -44,7 +44,7 @@ class CampaignRunner:
         self.run_dir = run_dir
         self.retry_failed = retry_failed
         self.clock = StageClock()
-        self.preparer = Preparer(campaign, run_dir, cache_dir, self.clock)
+        self.preparer = Preparer(campaign, run_dir, cache_dir, self.clock, mbed_os=rig.mbed_os)
         self.display = display  # harness.campaign.display.Display or None
         self.points = expand(campaign)
         self._bench: Any = None
