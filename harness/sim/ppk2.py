@@ -17,6 +17,7 @@ import os
 import select
 import threading
 import tty
+from functools import partial
 
 import numpy as np
 
@@ -154,6 +155,9 @@ class SimPpk2:
         idx = np.searchsorted(t, times, side="right") - 1
         return np.where(idx >= 0, lv[np.clip(idx, 0, None)], 0)
 
+    def _caught_up(self, end: float) -> bool:
+        return self.bus.now_s >= end or self._stop.is_set() or not self._streaming.is_set()
+
     def _stream(self) -> None:
         tint = 1.0 / SAMPLE_RATE_HZ
         while not self._stop.is_set():
@@ -163,8 +167,7 @@ class SimPpk2:
             while self._streaming.is_set() and not self._stop.is_set():
                 end = t0 + (k + CHUNK_SAMPLES) * tint
                 with self.bus.changed:  # follow the board's time; never ask it to jump ahead
-                    if not self.bus.changed.wait_for(lambda end=end: self.bus.now_s >= end or self._stop.is_set()
-                                                     or not self._streaming.is_set(), timeout=0.2):
+                    if not self.bus.changed.wait_for(partial(self._caught_up, end), timeout=0.2):
                         continue
                 if not self._streaming.is_set():
                     break
