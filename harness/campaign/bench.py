@@ -43,10 +43,6 @@ class Station:
     def diagnosis(self) -> str | None:
         return self.resources.diagnosis(self.board.name)
 
-    @property
-    def analyzer(self) -> PowerMonitor | None:  # the name older callers use
-        return self.monitor
-
 
 class Bench:
     """Context manager: ``bench.station(board_name)`` gives a ready Station."""
