@@ -138,3 +138,12 @@ def test_measure_on_a_latency_only_rig_reports_power_as_na(tmp_path: Path) -> No
     doc = json.loads(out.read_text())
     assert doc["analyzer"] is None
     assert all(m["timing_source"] == "cycle-counter" and m["latency_s"] > 1e-3 for m in doc["inferences"])
+
+
+@pytest.mark.parametrize("rig", ["sim-ppk2", "sim-joulescope", "sim-latency"])
+def test_doctor_is_green_on_the_simulated_rigs_of_each_monitor(rig: str) -> None:
+    result = runner.invoke(app, ["doctor", rig])
+    assert result.exit_code == 0, result.output
+    assert "FAIL" not in result.output
+    if rig != "sim-latency":
+        assert "(SIMULATED)" in result.output  # the monitor said so itself

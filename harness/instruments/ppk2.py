@@ -31,6 +31,7 @@ SAMPLE_INTERVAL_S = 1e-5  # 100 kS/s, fixed
 VOLTAGE_RANGE_MV = (800, 5000)  # what the PPK2's regulator can source
 OFF_CURRENT_A = 20e-6  # below this after "DUT power off", the output is taken as off
 OFF_CHECK_S = 0.02
+SAMPLE_BYTES = 4
 READ_TIMEOUT_S = 0.05  # serial read timeout: how long the stream is quiet before it counts as drained
 
 
@@ -155,6 +156,8 @@ class Ppk2Monitor:
         if self.mode == "ampere":
             self._output_on = False
             return  # the board's own supply feeds it: nothing of ours to confirm
+        if not self._api.current_vdd:  # never switched on by us: ppk2_api's conversion still needs a rail voltage
+            self._api.current_vdd = VOLTAGE_RANGE_MV[0]
         stream = self._start_stream()
         try:
             need = int(OFF_CHECK_S / SAMPLE_INTERVAL_S)
@@ -282,18 +285,21 @@ class _Stream:
         self._thread.start()
 
     def _run(self) -> None:
+        pending = b""
         while not self._stop.is_set():
             try:
                 ser = self.api.ser
-                data = ser.read(max(1, ser.in_waiting))  # what is there, or wait for the next byte
+                pending += ser.read(max(SAMPLE_BYTES, ser.in_waiting))  # what is there, or wait for more
             except Exception as exc:
                 self.error = f"stream broke: {exc}"
                 with self._arrived:
                     self._arrived.notify_all()
                 return
-            if not data:
+            whole = len(pending) // SAMPLE_BYTES * SAMPLE_BYTES  # ppk2_api decodes whole samples only
+            if not whole:
                 continue
-            samples, bits = self.api.get_samples(data)
+            samples, bits = self.api.get_samples(pending[:whole])
+            pending = pending[whole:]
             with self._lock:
                 self._current.append(np.asarray(samples, dtype=float) * 1e-6)  # ppk2_api gives uA
                 self._logic.append(np.asarray(bits, dtype=np.int64))
