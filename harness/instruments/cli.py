@@ -90,7 +90,7 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
         pa = None
         if where is not None:
             pa = registry.load(registry.POWER_MONITORS, where.driver).from_resource(where)
-            stack.callback(pa.close)  # output off (confirmed) and release, on every exit path
+            stack.callback(_release, pa, f"{board.name}: {where.driver} output {where.channel}")
             pa.apply_supply(board.supply, settle_s=rig.power_analyzer.settle_s)
         if flash:
             if firmware is None:
@@ -112,6 +112,20 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
     path = out or Path("results") / "measure" / f"{board.name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
     _store(path, board, rig, firmware, identity, settings, results)
     return results, path
+
+
+def _release(pa: Any, what: str) -> None:
+    """On every exit path: output off, confirmed (retried over a fresh connection), then closed;
+    an output that stays unconfirmed is a loud failure, never swallowed."""
+    from harness.instruments.errors import OutputOffUnconfirmed
+    from harness.instruments.safety import switch_off_confirmed
+
+    msg = switch_off_confirmed(pa, what)
+    with contextlib.suppress(Exception):
+        pa.close()
+    if msg is not None:
+        console.print(f"[bold red]SAFETY: {msg}[/]")
+        raise OutputOffUnconfirmed(msg)
 
 
 def _store(path: Path, board: BoardConfig, rig: RigConfig, firmware: Path | None, identity: Any, settings: Any,
