@@ -205,3 +205,9 @@ def test_sigterm_turns_into_exit_so_cleanup_runs(sim: SimN6705A) -> None:
         threading.Event().wait(1.0)
     assert exc.value.code == 128 + signal.SIGTERM
     assert _outp(sim) == "0"
+
+
+def test_the_simulated_instrument_says_so(sim: SimN6705A) -> None:
+    with N6705A.open(sim.resource) as pa:
+        assert pa.identity is not None and pa.identity.simulated is True
+        assert pa.identity.manufacturer.startswith("SIMULATED")

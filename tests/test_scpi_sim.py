@@ -219,7 +219,7 @@ def test_fetch_without_trigger_answers_an_error_and_keeps_the_socket(inst, sim: 
         inst.query("FETC:ARR:CURR? (@1)")  # BUS source, no trigger: nothing to answer
     inst.timeout = 3000
     assert _errors(inst)[0].startswith("-214")
-    assert inst.query("*IDN?").startswith("Agilent")  # socket still serves
+    assert inst.query("*IDN?").startswith("SIMULATED Agilent")  # socket still serves; says it is simulated
 
 
 def test_fetch_times_out_if_simulated_time_stalls(inst, bus: SignalBus) -> None:

@@ -15,10 +15,10 @@ from harness.errors import StageError
 from harness.instruments import registry
 from harness.instruments.errors import InstrumentConnectionError
 from harness.instruments.protocols import PowerMonitor, TimingSource
+from harness.instruments.safety import switch_off_confirmed
 from harness.sim.rig import RigResources
 
 LOG = logging.getLogger(__name__)
-OFF_ATTEMPTS = 3  # output-off tries, each after the first over a fresh connection
 
 
 @dataclass
@@ -42,10 +42,6 @@ class Station:
 
     def diagnosis(self) -> str | None:
         return self.resources.diagnosis(self.board.name)
-
-    @property
-    def analyzer(self) -> PowerMonitor | None:  # the name older callers use
-        return self.monitor
 
 
 class Bench:
@@ -131,24 +127,10 @@ class Bench:
         return out
 
     def _switch_off(self, st: Station) -> None:
-        mon = st.monitor
-        assert mon is not None
-        last: Exception | None = None
-        for attempt in range(OFF_ATTEMPTS):
-            try:
-                if attempt:
-                    mon.reconnect(restore=False)
-                mon.output_off()
-                LOG.info("%s: power monitor output %d off (confirmed)", st.board.name, st.dut.analyzer_channel)
-                return
-            except Exception as exc:
-                last = exc
-                LOG.warning("%s: output off not confirmed (attempt %d/%d): %s", st.board.name, attempt + 1,
-                            OFF_ATTEMPTS, exc)
-        msg = (f"{st.board.name}: power monitor output {st.dut.analyzer_channel} could NOT be confirmed off after "
-               f"{OFF_ATTEMPTS} attempts ({last}); switch it off at the instrument")
-        LOG.error(msg)
-        self.off_unconfirmed.append(msg)
+        assert st.monitor is not None
+        msg = switch_off_confirmed(st.monitor, f"{st.board.name}: power monitor output {st.dut.analyzer_channel}")
+        if msg is not None:
+            self.off_unconfirmed.append(msg)
 
     def close(self) -> None:
         """Outputs off first (safety, each confirmed by reading the state back, retried over a

@@ -21,7 +21,7 @@ IDLE_GAP_US = 2_000  # idle before each measured inference: the baseline power w
 @dataclass
 class AccuracyCheck:
     samples: int
-    device_accuracy: float | None  # % of samples the device classifies correctly
+    device_accuracy: float  # % of samples the device classifies correctly
     host_agreement: float  # % of samples where device and host reference predict the same class
     bit_exact: float  # % of samples whose raw output bytes equal the reference's
 

@@ -132,6 +132,7 @@ class CampaignRunner:
         p, cid = prep.point, prep.point.config_id
         st: Station = bench.station(p.board)
         build = prep.build
+        assert build is not None and prep.artifact is not None and prep.artifact_dir is not None  # prepared
         firmware = build.hex or build.elf
         attempts = self.campaign.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -195,6 +196,7 @@ class CampaignRunner:
 
         from harness.codegen.io import encode_input
 
+        assert prep.artifact is not None and prep.artifact_dir is not None
         samples = prep.artifact_dir / "samples.npz"
         with np.load(samples) as npz:
             x0 = npz["x"][0]
@@ -256,6 +258,7 @@ class CampaignRunner:
                         else:
                             self._record_prepared(prep)
                             if prep.fits:
+                                assert bench is not None  # boards to measure on: a real Bench
                                 self._measure(bench, prep)
                         if self.display is not None:
                             self.display.end(p, self.store.statuses().get(p.config_id, "?"))

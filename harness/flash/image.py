@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from elftools.elf.elffile import ELFFile
+from elftools.elf.sections import SymbolTableSection
 from intelhex import IntelHex
 
 Segment = tuple[int, bytes]
@@ -43,6 +44,6 @@ def elf_symbols(path: str | Path) -> dict[str, int]:
     with open(path, "rb") as fh:
         elf = ELFFile(fh)
         symtab = elf.get_section_by_name(".symtab")
-        if symtab is None:
+        if not isinstance(symtab, SymbolTableSection):
             return {}
         return {s.name: s["st_value"] for s in symtab.iter_symbols() if s.name}

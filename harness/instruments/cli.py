@@ -95,7 +95,7 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
         pa = None
         if where is not None:
             pa = registry.load(registry.POWER_MONITORS, where.driver).from_resource(where)
-            stack.callback(pa.close)  # output off (confirmed) and release, on every exit path
+            stack.callback(_release, pa, f"{board.name}: {where.driver} output {where.channel}")
             pa.apply_supply(board.supply, settle_s=rig.power_analyzer.settle_s)
         if flash:
             if firmware is None:
@@ -119,6 +119,20 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
     return results, path
 
 
+def _release(pa: Any, what: str) -> None:
+    """On every exit path: output off, confirmed (retried over a fresh connection), then closed;
+    an output that stays unconfirmed is a loud failure, never swallowed."""
+    from harness.instruments.errors import OutputOffUnconfirmed
+    from harness.instruments.safety import switch_off_confirmed
+
+    msg = switch_off_confirmed(pa, what)
+    with contextlib.suppress(Exception):
+        pa.close()
+    if msg is not None:
+        console.print(f"[bold red]SAFETY: {msg}[/]")
+        raise OutputOffUnconfirmed(msg)
+
+
 def _store(path: Path, board: BoardConfig, rig: RigConfig, firmware: Path | None, identity: Any, settings: Any,
            results: list[InferenceMeasurement]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -132,18 +146,26 @@ def _store(path: Path, board: BoardConfig, rig: RigConfig, firmware: Path | None
     path.write_text(json.dumps(doc, indent=2, default=str))
 
 
+def _val(x: float, scale: float, digits: int) -> str:
+    """A value in display units; NaN (a latency-only rig has no power) is 'n/a'."""
+    return "n/a" if not np.isfinite(x) else f"{x * scale:.{digits}f}"
+
+
 def results_table(results: list[InferenceMeasurement]) -> Table:
     table = Table(title="Per-inference measurements")
     for col in ("#", "latency (ms)", "power (mW)", "energy (mJ)", "net energy (mJ)", "idle (mW)", "cross-check"):
         table.add_column(col, justify="right")
     for r in results:
         check = "-" if r.cross_check_ok is None else f"{'ok' if r.cross_check_ok else 'FAIL'} {r.cross_check_deviation:.2%}"
-        table.add_row(str(r.index), f"{r.latency_s * 1e3:.4f}", f"{r.power_w * 1e3:.3f}", f"{r.energy_j * 1e3:.5f}",
-                      f"{r.energy_net_j * 1e3:.5f}", f"{r.baseline_power_w * 1e3:.3f}", check)
+        table.add_row(str(r.index), _val(r.latency_s, 1e3, 4), _val(r.power_w, 1e3, 3), _val(r.energy_j, 1e3, 5),
+                      _val(r.energy_net_j, 1e3, 5), _val(r.baseline_power_w, 1e3, 3), check)
     summary = summarize(results)
     lat, pw, en = summary["latency_s"], summary["power_w"], summary["energy_j"]
-    table.add_row("mean±std", f"{lat[0] * 1e3:.4f}±{lat[1] * 1e3:.4f}", f"{pw[0] * 1e3:.3f}±{pw[1] * 1e3:.3f}",
-                  f"{en[0] * 1e3:.5f}±{en[1] * 1e3:.5f}", "", "", "", style="bold")
+
+    def ms(pair: tuple[float, float], scale: float, digits: int) -> str:
+        return "n/a" if not np.isfinite(pair[0]) else f"{_val(pair[0], scale, digits)}±{_val(pair[1], scale, digits)}"
+
+    table.add_row("mean±std", ms(lat, 1e3, 4), ms(pw, 1e3, 3), ms(en, 1e3, 5), "", "", "", style="bold")
     return table
 
 
@@ -157,7 +179,10 @@ def measure(
     out: Path | None = typer.Option(None, "--out", "-o", help="JSON file for the per-inference results"),
     input_file: Path | None = typer.Option(None, "--input", help="Raw input tensor (default: fixed random bytes)"),
 ) -> None:
-    """Measure latency, power and energy of flashed firmware (n inferences, N6705A + GPIO)."""
+    """Measure latency, power and energy of flashed firmware: n inferences, each in its own
+    power-monitor record triggered by the board's GPIO (N6705A, PPK2, Joulescope, or any installed
+    monitor; on a rig without one, latency only). Long inferences that wrap the on-chip counter
+    are timed on the monitor automatically; no extra flags are needed."""
     results, path = run_measurement(board, rig, firmware, n, flash=not no_flash, gap_us=gap_us, out=out,
                                     input_file=input_file)
     console.print(results_table(results))

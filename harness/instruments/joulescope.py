@@ -18,6 +18,7 @@ import math
 import pkgutil
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,6 @@ from harness.instruments.waveform import Waveform
 DEFAULT_DRIVER = "pyjoulescope_driver:Driver"
 RATES_HZ = (1_000_000, 500_000, 200_000, 100_000, 50_000, 20_000, 10_000)  # h/fs values, JS220
 VOLTAGE_CHECK_S = 0.005
-POLL_S = 0.002
 VOLTAGE_TOLERANCE = 0.1  # the rail may be this far from nominal_v (relative) before we refuse
 
 
@@ -149,11 +149,8 @@ class JoulescopeMonitor:
         self._drv.publish(self._range_topic, "off")
         cap = _Capture(self._drv, self.path, None)
         try:
-            deadline = time.monotonic() + self.timeout_s
-            while cap.count() < VOLTAGE_CHECK_S * self._fs:
-                if time.monotonic() > deadline:
-                    raise InstrumentConnectionError(f"Joulescope {self.path}: no voltage samples")
-                time.sleep(POLL_S)
+            if not cap.wait_for(lambda: cap.count() >= VOLTAGE_CHECK_S * self._fs, self.timeout_s):
+                raise InstrumentConnectionError(f"Joulescope {self.path}: no voltage samples")
             rail = float(np.mean(cap.arrays()[1]))
         finally:
             cap.stop()
@@ -204,11 +201,9 @@ class JoulescopeMonitor:
         self.abort()
         self._capture = _Capture(self._drv, self.path, self._gpi)
         self._bus_index = None
-        deadline = time.monotonic() + self.timeout_s
-        while self._capture.count() < plan.pretrigger_points:
-            if time.monotonic() > deadline:
-                raise InstrumentConnectionError(f"Joulescope {self.path}: no samples arrive")
-            time.sleep(POLL_S)
+        cap = self._capture
+        if not cap.wait_for(lambda: cap.count() >= plan.pretrigger_points, self.timeout_s):
+            raise InstrumentConnectionError(f"Joulescope {self.path}: no samples arrive")
 
     def trigger(self) -> None:
         if self._capture is None:
@@ -225,17 +220,22 @@ class JoulescopeMonitor:
         cap = self._capture
         if cap is None:
             raise InstrumentError("arm() first")
-        deadline = time.monotonic() + (timeout_s if timeout_s is not None else plan.duration_s + 10.0)
+        found: list[int] = []
+
+        def complete() -> bool:  # the trigger seen and the record after it filled
+            k = self._trigger_index(cap, plan)
+            if k is not None and cap.count() >= k + plan.points - plan.pretrigger_points:
+                found.append(k)
+                return True
+            return False
+
         try:
-            while True:
-                k = self._trigger_index(cap, plan)
-                if k is not None and cap.count() >= k + plan.points - plan.pretrigger_points:
-                    break
-                if time.monotonic() > deadline:
-                    raise InstrumentError(f"Joulescope {self.path}: no trigger on {plan.trigger} within the timeout")
-                time.sleep(POLL_S)
+            cap.wait_for(complete, timeout_s if timeout_s is not None else plan.duration_s + 10.0)
         finally:
             self.abort()
+        if not found:
+            raise InstrumentError(f"Joulescope {self.path}: no trigger on {plan.trigger} within the timeout")
+        k = found[0]
         current, voltage, gpi = cap.arrays()
         lo = k - plan.pretrigger_points
         sl = slice(lo, lo + plan.points)
@@ -272,6 +272,7 @@ class _Capture:
         self.signals = ["i", "v"] + ([f"gpi/{gpi}"] if gpi is not None else [])
         self._chunks: dict[str, list[tuple[int, np.ndarray]]] = {s: [] for s in self.signals}
         self._lock = threading.Lock()
+        self._arrived = threading.Condition()  # notified with every data message
         self._fns: dict[str, Any] = {}
         for s in self.signals:
             fn = self._on_data_for(s)
@@ -290,8 +291,15 @@ class _Capture:
             index = int(value["sample_id"]) // max(1, int(value["decimate_factor"]))
             with self._lock:
                 self._chunks[signal].append((index, data))
+            with self._arrived:
+                self._arrived.notify_all()
 
         return on_data
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Block until ``predicate()`` holds (checked whenever data arrives) or the timeout."""
+        with self._arrived:
+            return self._arrived.wait_for(predicate, timeout_s)
 
     def _joined(self) -> dict[str, tuple[int, np.ndarray]]:
         with self._lock:

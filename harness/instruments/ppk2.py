@@ -16,6 +16,7 @@ import logging
 import math
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -30,7 +31,8 @@ SAMPLE_INTERVAL_S = 1e-5  # 100 kS/s, fixed
 VOLTAGE_RANGE_MV = (800, 5000)  # what the PPK2's regulator can source
 OFF_CURRENT_A = 20e-6  # below this after "DUT power off", the output is taken as off
 OFF_CHECK_S = 0.02
-READ_POLL_S = 0.002
+SAMPLE_BYTES = 4
+READ_TIMEOUT_S = 0.05  # serial read timeout: how long the stream is quiet before it counts as drained
 
 
 class Ppk2Monitor:
@@ -154,14 +156,13 @@ class Ppk2Monitor:
         if self.mode == "ampere":
             self._output_on = False
             return  # the board's own supply feeds it: nothing of ours to confirm
+        if not self._api.current_vdd:  # never switched on by us: ppk2_api's conversion still needs a rail voltage
+            self._api.current_vdd = VOLTAGE_RANGE_MV[0]
         stream = self._start_stream()
         try:
             need = int(OFF_CHECK_S / SAMPLE_INTERVAL_S)
-            deadline = time.monotonic() + self.timeout_s
-            while stream.count() < 2 * need:
-                if time.monotonic() > deadline:
-                    raise InstrumentError(f"PPK2 at {self.port}: output off not confirmed (no data)")
-                time.sleep(READ_POLL_S)
+            if not stream.wait_for(lambda: stream.count() >= 2 * need, self.timeout_s):
+                raise InstrumentError(f"PPK2 at {self.port}: output off not confirmed (no data)")
             current = stream.current_a()[need : 2 * need]  # skip the samples around the switch
         finally:
             self._stop_stream()
@@ -185,11 +186,8 @@ class Ppk2Monitor:
         plan = self._need_plan()
         stream = self._start_stream()
         self._bus_trigger_index = None
-        deadline = time.monotonic() + self.timeout_s
-        while stream.count() < plan.pretrigger_points:
-            if time.monotonic() > deadline:
-                raise InstrumentConnectionError(f"PPK2 at {self.port}: no samples arrive")
-            time.sleep(READ_POLL_S)
+        if not stream.wait_for(lambda: stream.count() >= plan.pretrigger_points, self.timeout_s):
+            raise InstrumentConnectionError(f"PPK2 at {self.port}: no samples arrive")
 
     def trigger(self) -> None:
         if self._stream is None:
@@ -204,19 +202,24 @@ class Ppk2Monitor:
         stream = self._stream
         if stream is None:
             raise InstrumentError("arm() first")
-        deadline = time.monotonic() + (timeout_s if timeout_s is not None else plan.duration_s + 10.0)
+        found: list[int] = []
+
+        def complete() -> bool:  # the trigger seen and the record after it filled (or the stream broke)
+            k = self._trigger_index(stream, plan)
+            if k is not None and stream.count() >= k + plan.points - plan.pretrigger_points:
+                found.append(k)
+                return True
+            return stream.error is not None
+
         try:
-            while True:
-                k = self._trigger_index(stream, plan)
-                if k is not None and stream.count() >= k + plan.points - plan.pretrigger_points:
-                    break
-                if stream.error is not None:
-                    raise InstrumentConnectionError(f"PPK2 at {self.port}: {stream.error}")
-                if time.monotonic() > deadline:
-                    raise InstrumentError(f"PPK2 at {self.port}: no trigger on {plan.trigger} within the timeout")
-                time.sleep(READ_POLL_S)
+            stream.wait_for(complete, timeout_s if timeout_s is not None else plan.duration_s + 10.0)
         finally:
             self._stop_stream()
+        if stream.error is not None:
+            raise InstrumentConnectionError(f"PPK2 at {self.port}: {stream.error}")
+        if not found:
+            raise InstrumentError(f"PPK2 at {self.port}: no trigger on {plan.trigger} within the timeout")
+        k = found[0]
         lo = k - plan.pretrigger_points
         current = stream.current_a()[lo : lo + plan.points]
         logic = stream.logic()[lo : lo + plan.points]
@@ -272,7 +275,9 @@ class _Stream:
         self._logic: list[np.ndarray] = []
         self._n = 0
         self._lock = threading.Lock()
+        self._arrived = threading.Condition()  # notified with every decoded block
         self._stop = threading.Event()
+        api.ser.timeout = READ_TIMEOUT_S  # a blocking read: the thread wakes when bytes arrive
         api.remainder = {"sequence": b"", "len": 0}
         api.rolling_avg = api.rolling_avg4 = api.prev_range = None
         api.start_measuring()
@@ -280,20 +285,32 @@ class _Stream:
         self._thread.start()
 
     def _run(self) -> None:
+        pending = b""
         while not self._stop.is_set():
             try:
-                data = self.api.get_data()
+                ser = self.api.ser
+                pending += ser.read(max(SAMPLE_BYTES, ser.in_waiting))  # what is there, or wait for more
             except Exception as exc:
                 self.error = f"stream broke: {exc}"
+                with self._arrived:
+                    self._arrived.notify_all()
                 return
-            if not data:
-                time.sleep(READ_POLL_S)
+            whole = len(pending) // SAMPLE_BYTES * SAMPLE_BYTES  # ppk2_api decodes whole samples only
+            if not whole:
                 continue
-            samples, bits = self.api.get_samples(data)
+            samples, bits = self.api.get_samples(pending[:whole])
+            pending = pending[whole:]
             with self._lock:
                 self._current.append(np.asarray(samples, dtype=float) * 1e-6)  # ppk2_api gives uA
                 self._logic.append(np.asarray(bits, dtype=np.int64))
                 self._n += len(samples)
+            with self._arrived:
+                self._arrived.notify_all()
+
+    def wait_for(self, predicate: Callable[[], bool], timeout_s: float) -> bool:
+        """Block until ``predicate()`` holds (checked whenever samples arrive) or the timeout."""
+        with self._arrived:
+            return self._arrived.wait_for(predicate, timeout_s)
 
     def count(self) -> int:
         with self._lock:
@@ -312,8 +329,5 @@ class _Stream:
         self._thread.join(timeout=2)
         with contextlib.suppress(Exception):
             self.api.stop_measuring()
-            quiet_since = time.monotonic()
-            while time.monotonic() - quiet_since < 0.05:  # drain what was in flight
-                if self.api.get_data():
-                    quiet_since = time.monotonic()
-                time.sleep(READ_POLL_S)
+            while self.api.ser.read(4096):  # drain what was in flight (the read times out when quiet)
+                pass

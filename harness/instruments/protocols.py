@@ -93,9 +93,9 @@ class PowerMonitor(Protocol):
 
     def abort(self) -> None: ...
 
-    def reconnect(self) -> None:
+    def reconnect(self, restore: bool = True) -> None:
         """After a broken connection: close, reopen with backoff, re-identify (same instrument)
-        and re-apply the last safe supply configuration."""
+        and (``restore``) re-apply the last safe supply configuration, output state included."""
 
     def close(self) -> None: ...
 

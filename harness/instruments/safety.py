@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.instruments.protocols import PowerMonitor
+
+LOG = logging.getLogger(__name__)
+OFF_ATTEMPTS = 3  # output-off tries, each after the first over a fresh connection
 
 
 @contextmanager
@@ -46,3 +54,24 @@ def terminate_as_exit() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def switch_off_confirmed(monitor: PowerMonitor, what: str) -> str | None:
+    """Switch the monitor's output off and confirm it (the driver reads the state back); when
+    that fails, retry over a fresh connection. Returns None when confirmed, else the message to
+    report loudly (it is also logged as an ERROR); never raises."""
+    last: Exception | None = None
+    for attempt in range(OFF_ATTEMPTS):
+        try:
+            if attempt:
+                monitor.reconnect(restore=False)
+            monitor.output_off()
+            LOG.info("%s: output off (confirmed)", what)
+            return None
+        except Exception as exc:
+            last = exc
+            LOG.warning("%s: output off not confirmed (attempt %d/%d): %s", what, attempt + 1, OFF_ATTEMPTS, exc)
+    msg = (f"{what}: output could NOT be confirmed off after {OFF_ATTEMPTS} attempts ({last}); "
+           "switch it off at the instrument")
+    LOG.error(msg)
+    return msg

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from harness.config.board import BoardConfig
 from harness.config.rig import RigConfig, TimingSettings
 from harness.instruments import registry
-from harness.instruments.timing import CycleCounterTiming, DigitalInputTiming, PaTriggerTiming, TimingSource
+from harness.instruments.protocols import TimingSource
+from harness.instruments.timing import CycleCounterTiming, DigitalInputTiming, PaTriggerTiming
 from harness.instruments.visa import ScpiInstrument, open_resource
 
 TimingFactory = Callable[[TimingSettings, BoardConfig, RigConfig], TimingSource]

@@ -78,7 +78,7 @@ class ScpiInstrument:
 
     def errors(self) -> list[tuple[int, str]]:
         """Drain the error queue (SYST:ERR? until +0)."""
-        found = []
+        found: list[tuple[int, str]] = []
         for _ in range(MAX_ERRORS_DRAINED):
             code, msg = parse_error(self.query("SYST:ERR?"))
             if code == 0:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -89,6 +90,9 @@ class SimJoulescope:
         idx = np.searchsorted(t, times, side="right") - 1
         return np.where(idx >= 0, lv[np.clip(idx, 0, None)], 0).astype(np.uint8)
 
+    def _caught_up(self, end: float) -> bool:
+        return self.bus.now_s >= end or self._stop.is_set() or not self._streaming.is_set()
+
     def _stream(self) -> None:
         while not self._stop.is_set():
             self._streaming.wait()
@@ -101,10 +105,13 @@ class SimJoulescope:
             t0, k = first * tint, 0
             while self._streaming.is_set() and not self._stop.is_set():
                 end = t0 + (k + CHUNK_SAMPLES) * tint
-                with self.bus.changed:  # follow the board's time; never ask it to jump ahead
-                    if not self.bus.changed.wait_for(lambda end=end: self.bus.now_s >= end or self._stop.is_set()
-                                                     or not self._streaming.is_set(), timeout=0.2):
-                        continue
+                connected = self.settings.get("s/i/range/mode") != "off"
+                if connected:
+                    with self.bus.changed:  # follow the board's time; never ask it to jump ahead
+                        if not self.bus.changed.wait_for(partial(self._caught_up, end), timeout=0.2):
+                            continue
+                elif self._stop.wait(CHUNK_SAMPLES * tint):  # DUT disconnected: the stream runs on the wall clock
+                    break
                 if not self._streaming.is_set() or self._stop.is_set():
                     break
                 starts = t0 + tint * np.arange(k, k + CHUNK_SAMPLES)

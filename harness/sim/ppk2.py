@@ -17,6 +17,7 @@ import os
 import select
 import threading
 import tty
+from functools import partial
 
 import numpy as np
 
@@ -154,6 +155,9 @@ class SimPpk2:
         idx = np.searchsorted(t, times, side="right") - 1
         return np.where(idx >= 0, lv[np.clip(idx, 0, None)], 0)
 
+    def _caught_up(self, end: float) -> bool:
+        return self.bus.now_s >= end or self._stop.is_set() or not self._streaming.is_set()
+
     def _stream(self) -> None:
         tint = 1.0 / SAMPLE_RATE_HZ
         while not self._stop.is_set():
@@ -162,15 +166,20 @@ class SimPpk2:
             t0, k = self.bus.now_s, 0
             while self._streaming.is_set() and not self._stop.is_set():
                 end = t0 + (k + CHUNK_SAMPLES) * tint
+                powered = self.dut_on or self.mode == "ampere"
+                if not powered:  # nothing of the board flows: the stream runs on the wall clock
+                    if self._stop.wait(CHUNK_SAMPLES * tint):
+                        break
+                    self._write(encode_samples(np.zeros(CHUNK_SAMPLES), np.zeros(CHUNK_SAMPLES, dtype=np.int64)))
+                    k += CHUNK_SAMPLES
+                    continue
                 with self.bus.changed:  # follow the board's time; never ask it to jump ahead
-                    if not self.bus.changed.wait_for(lambda end=end: self.bus.now_s >= end or self._stop.is_set()
-                                                     or not self._streaming.is_set(), timeout=0.2):
+                    if not self.bus.changed.wait_for(partial(self._caught_up, end), timeout=0.2):
                         continue
                 if not self._streaming.is_set():
                     break
                 starts = t0 + tint * np.arange(k, k + CHUNK_SAMPLES)
-                powered = self.dut_on or self.mode == "ampere"
-                current = self.bus.mean_current(starts, starts + tint) if powered else np.zeros(CHUNK_SAMPLES)
+                current = self.bus.mean_current(starts, starts + tint)
                 logic = self._level_at(starts + tint / 2) << self.gpio_input
                 self._write(encode_samples(current, logic))
                 k += CHUNK_SAMPLES

@@ -289,14 +289,14 @@ class RigResources:
         pa, dut = self.rig.power_analyzer, self._dut(board)
         if pa.kind == "none":
             return None
-        address = pa.resource
+        address: str | None = pa.resource
         if pa.resource == "sim":
             if pa.kind == "n6705a":
                 address = self.simrig.visa_resource if self.simrig is not None else None
             else:
                 address = self.monitor_sims[board].address
-            if address is None:
-                raise SimError("the simulated rig started without its power monitor")
+        if address is None:
+            raise SimError("the simulated rig started without its power monitor")
         return MonitorResource(pa.kind, address, dut.analyzer_channel, pa.timeout_ms,
                                {"backend": pa.backend, **pa.options,
                                 **(self.monitor_sims[board].options if board in self.monitor_sims else {})})

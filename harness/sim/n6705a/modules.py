@@ -7,6 +7,7 @@ The digitizer figures follow the instrument notes (N678xA SMU: 5.12 us for one p
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -21,8 +22,8 @@ class ModuleSpec:
     max_points: int = 512 * 1024
 
 
-_SMU = dict(tint_step_s=5.12e-6, tint_min_one_s=5.12e-6, tint_min_two_s=10.24e-6)
-_BASIC = dict(tint_step_s=20.48e-6, tint_min_one_s=20.48e-6, tint_min_two_s=20.48e-6)
+_SMU: dict[str, Any] = dict(tint_step_s=5.12e-6, tint_min_one_s=5.12e-6, tint_min_two_s=10.24e-6)
+_BASIC: dict[str, Any] = dict(tint_step_s=20.48e-6, tint_min_one_s=20.48e-6, tint_min_two_s=20.48e-6)
 
 MODULES: dict[str, ModuleSpec] = {
     "N6781A": ModuleSpec("N6781A", 20.0, 3.0, 22.0, **_SMU),
