@@ -69,6 +69,10 @@ class Preparer:
     def prepare(self, point: ConfigPoint, progress: Any = None) -> Prepared:
         from harness.build import FirmwareTooLarge, build_firmware
 
+        if point.prebuilt is not None:  # a [[firmware]] entry: nothing to compress or build
+            from harness.campaign import prebuilt
+
+            return prebuilt.prepare(point)
         prep = Prepared(point)
         prep.artifact_dir, prep.artifact = self.artifact(point, progress)
         board = load_board(point.board)

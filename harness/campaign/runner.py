@@ -140,7 +140,7 @@ class CampaignRunner:
                     serial_port=st.serial_url, timing_sources=",".join(t.kind for t in self.rig.timing),
                     instrument_idn=bench.identities(st) if st.analyzer else None,
                 )
-                if self.store.get_config(cid).get("device_accuracy") is None:
+                if prep.artifact is not None and self.store.get_config(cid).get("device_accuracy") is None:
                     self._say(p, "verify", f"checking outputs on {self.campaign.accuracy_samples} test inputs")
                     chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz",
                                                self.campaign.accuracy_samples)
@@ -182,6 +182,11 @@ class CampaignRunner:
 
         from harness.codegen.io import encode_input
 
+        if prep.point.prebuilt is not None:  # no artifact: the entry's input or fixed bytes
+            from harness.campaign import prebuilt
+
+            link.load_input(prebuilt.measurement_input(prep.point, link.identify().input_bytes))
+            return
         samples = prep.artifact_dir / "samples.npz"
         with np.load(samples) as npz:
             x0 = npz["x"][0]

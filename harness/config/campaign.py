@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.campaign.build_options import BuildOptions
+from harness.campaign.prebuilt import PrebuiltFirmware
 from harness.config.loader import find_config, load_model
 from harness.report.gate_rules import GateConfig
 
@@ -109,19 +110,24 @@ class CampaignConfig(_Strict):
     inference_timeout_s: float = Field(60.0, gt=0, description="Longest one inference may take before the board counts as hung")
     seed: int = 0
     dataset: DatasetSettings = DatasetSettings()
-    models: list[ModelSettings] = Field(min_length=1)
-    compression: list[CompressionSettings] = Field(min_length=1)
+    models: list[ModelSettings] = Field(default_factory=list, description="At least one, unless [[firmware]] is given")
+    compression: list[CompressionSettings] = Field(default_factory=list, description="At least one per model")
     quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1)
     boards: list[str] = Field(min_length=1)
     report: ReportSettings = ReportSettings()
     build: list[BuildOptions] = Field(default_factory=list, description="Build-option axis ([[build]] entries); none = defaults")
+    firmware: list[PrebuiltFirmware] = Field(default_factory=list, description="Prebuilt images to measure as given (docs/porting.md)")
     gate: GateConfig | None = Field(None, description="Regression-gate rules for `harness compare` (see docs/ci.md)")
     source_file: str | None = Field(None, exclude=True)
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
+        if not self.models and not self.firmware:
+            raise ValueError("give at least one [[models]] entry (or [[firmware]] for prebuilt images)")
+        if self.models and not self.compression:
+            raise ValueError("give at least one [[compression]] entry (id = \"none\" for none)")
         for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
-                           ("build", [b.id for b in self.build])):
+                           ("build", [b.id for b in self.build]), ("firmware", [f.id for f in self.firmware])):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")
