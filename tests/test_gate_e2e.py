@@ -98,6 +98,8 @@ def test_documented_ci_jobs_pass_on_unchanged_firmware(repo: Path) -> None:
     # the same firmware image (content-addressed build) on both sides, every metric unchanged
     rc, doc = _compare_json(repo, "main", "results/pr")
     assert rc == 0
+    # one argument: the baseline named in the campaign's [gate] table
+    assert harness(repo, "compare", "results/pr").returncode == 0
     status = next(c for c in doc["changes"] if c["metric"] == "status")
     assert "same firmware image" in status["detail"]
     metrics = {c["metric"]: c for c in doc["changes"] if c["config"] == CID}

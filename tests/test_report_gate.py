@@ -194,3 +194,36 @@ def test_delta_formats() -> None:
     assert format_delta("device_accuracy", -0.015625, None, True) == "-1.56 pp"
     assert format_delta("latency_s", 0.001, 0.02, False) == "+2.00 % (+1 ms)"
     assert GateConfig().alpha == 0.01
+
+
+def test_baseline_cli_save_list_show_and_default_baseline(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "harness.cli", *args], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(root)})
+
+    build_run(tmp_path / "results" / "main", seed=1)
+    build_run(tmp_path / "results" / "pr", seed=3, slowdown={"lenet/structure-99/uint8/sim-pico": 1.10})
+    saved = cli("baseline", "save", "main", "results/main", "--note", "release 1.0")
+    assert saved.returncode == 0 and "12 configuration(s), 10 measured" in saved.stdout, saved.stderr
+    assert cli("baseline", "save", "main", "results/main").returncode != 0  # no silent overwrite
+    assert cli("baseline", "save", "main", "results/main", "--force").returncode == 0
+    listed = cli("baseline", "list")
+    assert listed.stdout.startswith("main\t") and "12 configuration(s)" in listed.stdout
+    shown = " ".join(cli("baseline", "show", "main").stdout.split())
+    assert "arm-none-eabi-gcc 13.2.1" in shown and "N6705C" in shown and "harness git:" in shown
+    doc = json.loads((tmp_path / "baselines" / "main.json").read_text())
+    fw = doc["provenance"]["firmware"]["lenet/structure-99/uint8/sim-pico"]
+    assert len(fw["sha256"]) == 64
+    # one argument: the baseline comes from gate.toml
+    assert cli("compare", "results/pr").returncode == 2  # no baseline configured yet
+    (tmp_path / "gate.toml").write_text('[gate]\nbaseline = "main"\n')
+    assert cli("compare", "results/pr").returncode == 1
+    assert cli("compare", "results/main").returncode == 0
+    missing = cli("baseline", "show", "nightly")
+    assert missing.returncode == 2 and "no baseline 'nightly'" in missing.stderr and "Traceback" not in missing.stderr

@@ -167,6 +167,15 @@ def from_run(run_dir: Path) -> Side:
         configs[ident] = res
     man = manifest(run)
     prov_summary = {k: man.get(k) for k in ("campaign", "toolchains", "instruments", "probes", "sessions")}
+    rigs = []
+    for extra in run.runs.get("extra_json", []) if len(run.runs) else []:
+        try:
+            rig = json.loads(extra).get("rig") if isinstance(extra, str) else None
+        except json.JSONDecodeError:
+            rig = None
+        if rig and rig not in rigs:
+            rigs.append(rig)
+    prov_summary["rigs"] = rigs
     return Side(str(run_dir), "run", str(run_dir), configs, man.get("simulated"), prov_summary,
                 run.campaign().get("gate"))
 
