@@ -183,6 +183,13 @@ def compare_metric(label: str, metric: str, base: np.ndarray, cur: np.ndarray, r
     return ch
 
 
+def _short(reason: str) -> str:
+    """A failure reason in one line: its first line and, for a tool's output, its last one (the
+    full text stays in the run's store)."""
+    lines = [ln.strip() for ln in reason.strip().splitlines() if ln.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
+
+
 def _status_row(label: str, b: ConfigResult | None, c: ConfigResult | None, allow_missing: bool) -> MetricChange:
     if b is None or c is None:
         where = "baseline" if b is None else "current side"
@@ -191,7 +198,7 @@ def _status_row(label: str, b: ConfigResult | None, c: ConfigResult | None, allo
         allowed = " (allowed by --allow-missing)" if allow_missing else ""
         return MetricChange(label, STATUS, "missing", gating=not allow_missing,
                             detail=f"absent on the {where}; {other.status} on the other{allowed}")
-    reason = f": {c.reason}" if c.reason else ""
+    reason = f": {_short(c.reason)}" if c.reason else ""
     if b.measured and not c.measured:
         return MetricChange(label, STATUS, "failed", gating=True,
                             detail=f"measured on the baseline, {c.status} now{reason}")

@@ -5,7 +5,7 @@ case per configuration x metric, failures carrying the numbers)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.report.gate_rules import METRICS
 
@@ -96,6 +96,13 @@ def terminal_table(res: Comparison, show_unchanged: bool = False) -> Table:
     if hidden:
         t.caption = f"{hidden} unchanged row(s) not shown (--all shows them)"
     return t
+
+
+def terminal_report(res: Comparison, show_unchanged: bool = False) -> Any:
+    """The table, or one line when every row is unchanged and hidden."""
+    if not show_unchanged and all(c.verdict == "unchanged" and not c.gating for c in res.changes):
+        return f"[bold green]{headline(res)}[/]: {res.current} vs {res.baseline}: all {len(res.changes)} rows unchanged"
+    return terminal_table(res, show_unchanged)
 
 
 def junit(res: Comparison, path: Path, suite_name: str = "harness compare") -> Path:
