@@ -39,7 +39,7 @@ def validate_file(path: Path) -> str:
         r = load_rig(path)
         return f"rig {r.name}: {len(r.duts)} board(s), analyzer {r.power_analyzer.kind} at {r.power_analyzer.resource}"
     c = load_campaign(path)
-    n = len(c.models) * len(c.compression) * len(c.quantization) * len(c.boards)
+    n = len(c.models) * len(c.compression) * len(c.quantization) * len(c.boards) * max(1, len(c.build)) + len(c.firmware)
     return f"campaign {c.name}: {n} configurations x n={c.repetitions}"
 
 
