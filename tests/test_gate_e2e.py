@@ -161,6 +161,10 @@ def test_build_axis_gives_distinct_configurations(repo: Path) -> None:
     assert set(lat) == ids and len(set(builds.values())) == 3
     assert lat[f"{CID}/o0"] > 1.2 * lat[f"{CID}/o2"] and lat[f"{CID}/nodsp"] > 1.2 * lat[f"{CID}/o2"]
     assert extra[f"{CID}/o0"]["build_options"]["opt_level"] == "O0" and extra[f"{CID}/nodsp"]["build_options"]["dsp"] is False
+    rep = harness(repo, "report", "results/axis", "--no-plots", "--format", "markdown")
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    table3 = (repo / "results" / "axis" / "report" / "table3.md").read_text()
+    assert all(f"sim-m4 [{v}]" in table3 for v in ("o2", "o0", "nodsp"))  # reports tell the builds apart
     # identity includes the build variant: nothing here matches the baseline's default build
     r = harness(repo, "compare", "main", "results/axis", "--allow-missing")
     assert r.returncode == 2 and "no configuration" in r.stderr and f"{CID}/o0" in " ".join(r.stderr.split())

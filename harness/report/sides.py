@@ -105,6 +105,23 @@ def _text(v: Any, default: str) -> str:
     return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
 
 
+def system_label(board: Any, extra_json: Any) -> str:
+    """The report's "system" cell: the board, plus the build variant when it is not the default
+    (``sim-m4 [o0]``), so tables tell builds of one configuration apart."""
+    name = _text(board, "")
+    try:
+        extra = json.loads(extra_json) if isinstance(extra_json, str) else {}
+    except json.JSONDecodeError:
+        extra = {}
+    variant = extra.get("build_variant") if isinstance(extra, dict) else None
+    runtime = (extra.get("build_options") or {}).get("backend") if isinstance(extra, dict) else None
+    if variant and variant != DEFAULT_BUILD:
+        name += f" [{variant}]"
+    if runtime == "prebuilt":
+        name += " [prebuilt]"
+    return name
+
+
 def _footprint(run_dir: Path, config_id: str, firmware_path: Any) -> dict[str, Any] | None:
     """footprint.json of a configuration's build folder (beside the image, or where the runner
     builds it; a configuration that did not fit has one from the unbounded relink)."""

@@ -9,6 +9,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from harness.report import fmt
+from harness.report.sides import system_label
 from harness.report.stats import DDOF
 from harness.report.table import Table
 
@@ -79,7 +80,8 @@ def labelled(df: pd.DataFrame) -> pd.DataFrame:
     d["_acc"] = [accuracy_cell(t, r) for t, r in zip(d["accuracy_target"], d["rel_accuracy"], strict=True)]
     d["_compression"] = [compression_cell(m, r) for m, r in zip(d["method"], d["rate"], strict=True)]
     d["_type"] = [type_label(m, t) for m, t in zip(d["method"], d["numeric_type"], strict=True)]
-    d["_system"] = d["board"].map(_s)
+    extra = d["extra_json"] if "extra_json" in d.columns else [None] * len(d)
+    d["_system"] = [system_label(b, e) for b, e in zip(d["board"], extra, strict=True)]  # + build variant
     d["_k_target"] = -d["accuracy_target"].fillna(-math.inf)
     d["_k_method"] = d["method"].map(lambda m: METHOD_ORDER.get(_s(m), 9))
     d["_k_rate"] = d["rate"].fillna(-1.0)
