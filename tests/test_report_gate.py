@@ -227,3 +227,16 @@ def test_baseline_cli_save_list_show_and_default_baseline(tmp_path: Path) -> Non
     assert cli("compare", "results/main").returncode == 0
     missing = cli("baseline", "show", "nightly")
     assert missing.returncode == 2 and "no baseline 'nightly'" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_cycles_that_vary_are_tested_not_compared_exactly() -> None:
+    """A real board's cycle counts jitter: +3 cycles of noise on 94k must not fail the gate."""
+    rng = np.random.default_rng(11)
+    lat = np.full(8, 0.050)
+    b = list(94_261 + rng.integers(-3, 4, 8).astype(float))
+    c = list(94_262 + rng.integers(-3, 4, 8).astype(float))
+    res = compare(side("b", lat, cycles=b), side("c", lat, cycles=c))
+    cyc = next(x for x in res.changes if x.metric == "cycles")
+    assert res.passed and cyc.verdict == "unchanged" and "tested statistically" in cyc.detail
+    slow = compare(side("b", lat, cycles=b), side("c", lat, cycles=[v * 1.2 for v in c]))
+    assert not slow.passed and next(x for x in slow.changes if x.metric == "cycles").p_value is not None
