@@ -64,8 +64,13 @@ def test_own_firmware_is_measured_and_gated(tmp_path: Path, images: dict[str, Pa
     assert all(abs(i["latency_by_source_s"]["pa-trigger"] / (i["cycles"] / 100e6) - 1) < 0.02 for i in inf)
     assert all(i["cross_check_ok"] for i in inf)
 
+    assert results["o2"]["dut"]["model"] == "fc256x128" and results["o2"]["dut"]["model_hash"] == "fc256x128-v1"
     same = harness(tmp_path, "compare", "o2.json", "o2.json")
     assert same.returncode == 0, same.stdout + same.stderr
+    other = dict(results["o2"], dut={**results["o2"]["dut"], "model": "kws"})  # another workload
+    (tmp_path / "other.json").write_text(json.dumps(other))
+    mismatch = harness(tmp_path, "compare", "o2.json", "other.json")
+    assert mismatch.returncode == 2 and "no configuration" in mismatch.stderr
     slower = harness(tmp_path, "compare", "o2.json", "o0.json", "--json", "gate.json")
     assert slower.returncode == 1, slower.stdout + slower.stderr
     gating = {c["metric"] for c in json.loads((tmp_path / "gate.json").read_text())["changes"] if c["gating"]}

@@ -123,16 +123,18 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
                     s.close()
             identity = pa.identity
     path = out or Path("results") / "measure" / f"{board.name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-    _store(path, board, rig, firmware, identity, settings, results)
+    _store(path, board, rig, firmware, identity, settings, results, dut=info)
     return results, path
 
 
 def _store(path: Path, board: BoardConfig, rig: RigConfig, firmware: Path | None, identity: Any, settings: Any,
-           results: list[InferenceMeasurement]) -> None:
+           results: list[InferenceMeasurement], dut: Any = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "board": board.name, "rig": rig.name, "firmware": str(firmware) if firmware else None,
         "analyzer": identity.__dict__ if identity else None, "settings": settings.__dict__, "units": UNITS,
+        # what the firmware says it runs: `harness compare` matches measure files by it
+        "dut": {k: getattr(dut, k) for k in ("model", "model_hash", "build_id", "numeric")} if dut else None,
         "inferences": [r.to_dict() for r in results],
         "summary": {k: {"mean": m, "std": s} for k, (m, s) in summarize(results).items()},
     }

@@ -205,8 +205,9 @@ def from_measure_file(path: Path) -> Side:
         raise ReportError(f"{path}: not a JSON file ({exc})") from None
     if not isinstance(doc, dict) or "inferences" not in doc or "board" not in doc:
         raise ReportError(f"{path}: not a `harness measure -o` result (needs 'board' and 'inferences')")
-    ident = Identity(str(doc.get("model") or "measure"), "-", str(doc.get("numeric") or "-"), str(doc["board"]),
-                     str(doc.get("build_variant") or DEFAULT_BUILD), str(doc.get("runtime") or "prebuilt"))
+    dut = doc.get("dut") or {}  # the firmware's identify reply (model, numeric), when recorded
+    ident = Identity(str(dut.get("model") or "measure"), "-", str(dut.get("numeric") or "-"), str(doc["board"]),
+                     DEFAULT_BUILD, "firmware")
     res = ConfigResult(ident, ident.label, "measured" if doc["inferences"] else "failed",
                        None if doc["inferences"] else "no inferences recorded")
     for metric in PER_REP:
@@ -220,7 +221,12 @@ def from_measure_file(path: Path) -> Side:
             fp = json.loads(fp_path.read_text())
             res.values.update(flash_bytes=float(fp["flash"]["total"]), ram_bytes=float(fp["ram"]["total"]),
                               code_bytes=float(fp["flash"]["code"]))
-        res.firmware_sha256 = doc.get("firmware_sha256")
+        image = Path(fw)
+        if image.is_file():
+            import hashlib
+
+            res.firmware_sha256 = hashlib.sha256(image.read_bytes()).hexdigest()
+    res.build_id = dut.get("build_id")
     analyzer = doc.get("analyzer") or {}
     simulated = doc.get("simulated")
     return Side(str(path), "measure", str(path), {ident: res}, simulated if isinstance(simulated, bool) else None,
