@@ -240,3 +240,14 @@ def test_cycles_that_vary_are_tested_not_compared_exactly() -> None:
     assert res.passed and cyc.verdict == "unchanged" and "tested statistically" in cyc.detail
     slow = compare(side("b", lat, cycles=b), side("c", lat, cycles=[v * 1.2 for v in c]))
     assert not slow.passed and next(x for x in slow.changes if x.metric == "cycles").p_value is not None
+
+
+def test_footprint_of_a_configuration_broken_on_both_sides_does_not_gate() -> None:
+    lat = np.full(8, 0.050)
+    b = side("b", np.array([]), flash=2_000_000, status="does-not-fit")
+    c = side("c", np.array([]), flash=2_100_000, status="does-not-fit")
+    res = compare(b, c)
+    fl = next(x for x in res.changes if x.metric == "flash_bytes")
+    assert res.passed and fl.verdict == "regression" and not fl.gating and "does-not-fit" in fl.detail
+    now_broken = compare(side("b", lat, flash=900_000), c)
+    assert {x.metric for x in now_broken.regressions} == {"status", "flash_bytes"}

@@ -259,7 +259,10 @@ def compare(baseline: Side, current: Side, gate: GateConfig | None = None, *,
         for metric, rule in rules.items():
             hb, hc = _present(b, metric), _present(c, metric)
             if hb and hc:
-                res.changes.append(compare_metric(label, metric, _data(b, metric), _data(c, metric), rule))
+                ch = compare_metric(label, metric, _data(b, metric), _data(c, metric), rule)
+                if ch.gating and not b.measured:  # broken on both sides: the status row says so
+                    ch.gating, ch.detail = False, _join(ch.detail, f"not gating: {b.status} on the baseline")
+                res.changes.append(ch)
             elif hb and c.measured:
                 res.changes.append(MetricChange(label, metric, "n/a", unit=METRICS[metric].unit,
                                                 baseline=float(_data(b, metric).mean()),
