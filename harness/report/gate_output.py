@@ -117,7 +117,9 @@ def junit(res: Comparison, path: Path, suite_name: str = "harness compare") -> P
                    f"change {c.delta or '-'}, p {_p(c)}, n {c.n_baseline}/{c.n_current}; rule: "
                    f"{res.rules.get(c.metric, 'configuration must be built, fit and be measured')}")
         if c.gating:
-            msg = f"{c.verdict}: {c.detail}" if c.metric == "status" else f"{c.verdict}: {c.delta}"
+            p = f", p = {c.p_value:.3g}" if c.p_value is not None else ""
+            msg = (f"{c.verdict}: {c.detail}" if c.metric == "status" else
+                   f"{c.verdict}: {value_text(c, c.baseline)} -> {value_text(c, c.current)} ({c.delta}{p})")
             case.result = [Failure(msg, c.verdict)]
             case.system_out = numbers + (f"\n{c.detail}" if c.detail else "")
         elif c.verdict in ("missing", "n/a", "failed"):
