@@ -98,6 +98,8 @@ def test_documented_ci_jobs_pass_on_unchanged_firmware(repo: Path) -> None:
     # the same firmware image (content-addressed build) on both sides, every metric unchanged
     rc, doc = _compare_json(repo, "main", "results/pr")
     assert rc == 0
+    # one argument: the baseline named in the campaign's [gate] table
+    assert harness(repo, "compare", "results/pr").returncode == 0
     status = next(c for c in doc["changes"] if c["metric"] == "status")
     assert "same firmware image" in status["detail"]
     metrics = {c["metric"]: c for c in doc["changes"] if c["config"] == CID}
@@ -119,12 +121,12 @@ def test_slower_build_options_regress_latency_and_energy(repo: Path, option: str
 
 
 def test_larger_model_is_a_flash_regression_in_bytes(repo: Path) -> None:
-    big = repo / "ci" / "perf-big.toml"  # the same model id, a bigger architecture
-    big.write_text((repo / "ci" / "perf.toml").read_text().replace('arch = "lenet-light"', 'arch = "lenet"'))
+    big = repo / "ci" / "perf-big.toml"  # the same model on larger inputs: a bigger classifier layer
+    big.write_text((repo / "ci" / "perf.toml").read_text().replace("resize = 28", "resize = 36"))
     r = harness(repo, "run", str(big), "--run-dir", "results/big", "--no-report")
     assert r.returncode == 0, r.stdout + r.stderr
     rc, doc = _compare_json(repo, "main", "results/big")
-    assert rc == 1 and (CID, "flash_bytes") in _gating(doc)
+    assert rc == 1 and (CID, "flash_bytes") in _gating(doc) and (CID, "status") not in _gating(doc)
     fl = next(c for c in doc["changes"] if c["metric"] == "flash_bytes")
 
     def flash(run: str) -> int:
@@ -159,6 +161,10 @@ def test_build_axis_gives_distinct_configurations(repo: Path) -> None:
     assert set(lat) == ids and len(set(builds.values())) == 3
     assert lat[f"{CID}/o0"] > 1.2 * lat[f"{CID}/o2"] and lat[f"{CID}/nodsp"] > 1.2 * lat[f"{CID}/o2"]
     assert extra[f"{CID}/o0"]["build_options"]["opt_level"] == "O0" and extra[f"{CID}/nodsp"]["build_options"]["dsp"] is False
+    rep = harness(repo, "report", "results/axis", "--no-plots", "--format", "markdown")
+    assert rep.returncode == 0, rep.stdout + rep.stderr
+    table3 = (repo / "results" / "axis" / "report" / "table3.md").read_text()
+    assert all(f"sim-m4 [{v}]" in table3 for v in ("o2", "o0", "nodsp"))  # reports tell the builds apart
     # identity includes the build variant: nothing here matches the baseline's default build
     r = harness(repo, "compare", "main", "results/axis", "--allow-missing")
     assert r.returncode == 2 and "no configuration" in r.stderr and f"{CID}/o0" in " ".join(r.stderr.split())

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from harness.instruments.cli import measure
+from harness.instruments.cli import app, measure
 
 runner = CliRunner()
 

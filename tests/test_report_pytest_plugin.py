@@ -72,3 +72,21 @@ def test_missing_result_is_a_clear_failure(pytester: pytest.Pytester) -> None:
     res = pytester.runpytest_subprocess("--harness-result", "results/nowhere")
     res.assert_outcomes(errors=3)
     assert "neither a run folder" in res.stdout.str()
+
+
+@pytest.mark.slow
+def test_plugin_runs_the_campaign_first(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--harness-campaign: the plugin runs a real campaign on the simulated rig, then loads it."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("HARNESS_HOME", str(root))
+    (pytester.path / "perf.toml").write_text((root / "tests" / "data" / "gate-campaign.toml").read_text())
+    pytester.makepyfile(test_perf="""
+def test_campaign_was_measured(harness_result):
+    cfg = harness_result["ll/none/uint8/sim-m4"]
+    assert cfg.status == "measured" and cfg.latency_ms.n == 4
+    assert 1 < cfg.latency_ms.mean < 1000 and cfg.cycles.mean > 0 and cfg.flash_bytes > 0
+""")
+    res = pytester.runpytest_subprocess("--harness-campaign", "perf.toml", "--harness-result", "results/perf",
+                                        timeout=900)
+    res.assert_outcomes(passed=1)
+    assert (pytester.path / "results" / "perf" / "results.sqlite").is_file()

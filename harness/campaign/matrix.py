@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from harness.campaign.build_options import DEFAULT, DEFAULT_ID, BuildOptions
+from harness.campaign.prebuilt import RUNTIME, PrebuiltFirmware
 from harness.config.campaign import CampaignConfig, CompressionSettings, ModelSettings
 
 
@@ -19,6 +20,7 @@ class ConfigPoint:
     numeric: str
     board: str
     build: BuildOptions | None = None
+    prebuilt: PrebuiltFirmware | None = None  # a [[firmware]] entry: measured as given, not built
 
     @property
     def build_options(self) -> BuildOptions:
@@ -44,6 +46,8 @@ class ConfigPoint:
 
     def store_extra(self) -> dict[str, Any]:
         """Stored with the configuration: what compare's identity and reports read back."""
+        if self.prebuilt is not None:
+            return {"build_variant": DEFAULT_ID, "build_options": {"backend": RUNTIME, "image": self.prebuilt.path}}
         return {"build_variant": self.build_options.id, "build_options": self.build_options.identity(),
                 "runtime": self.runtime}
 
@@ -52,7 +56,10 @@ class ConfigPoint:
 
 
 def expand(campaign: CampaignConfig) -> list[ConfigPoint]:
-    """Matrix in an order that keeps one artifact's boards together (its build is reused)."""
+    """Matrix in an order that keeps one artifact's boards together (its build is reused), then
+    the campaign's prebuilt [[firmware]] entries."""
+    from harness.campaign import prebuilt
+
     builds: list[BuildOptions | None] = list(campaign.build) or [None]
     if campaign.runtimes != ["portable"]:  # the runtime axis is sugar for build variants with a backend
         builds = [_with_runtime(v, r) for v in builds for r in campaign.runtimes]
@@ -64,7 +71,8 @@ def expand(campaign: CampaignConfig) -> list[ConfigPoint]:
         for q in campaign.quantization
         for b in campaign.boards
         for v in builds
-    ]
+    ] + prebuilt.points(campaign)
+
 
 
 def _with_runtime(variant: BuildOptions | None, runtime: str) -> BuildOptions | None:

@@ -88,6 +88,10 @@ class Preparer:
         from harness.build import FirmwareTooLarge, build_firmware
         from harness.build.mbed import mbed_os_path
 
+        if point.prebuilt is not None:  # a [[firmware]] entry: nothing to compress or build
+            from harness.campaign import prebuilt
+
+            return prebuilt.prepare(point)
         prep = Prepared(point)
         prep.artifact_dir, prep.artifact = self.artifact(point, progress)
         board = load_board(point.board)

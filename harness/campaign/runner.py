@@ -150,7 +150,7 @@ class CampaignRunner:
                     instrument_idn=bench.identities(st),
                     extra={"board_simulated": st.board.simulated, "instruments": bench.instruments(st)},
                 )
-                if self.store.get_config(cid).get("device_accuracy") is None:
+                if prep.artifact is not None and self.store.get_config(cid).get("device_accuracy") is None:
                     count = self.campaign.device_samples(p.numeric)
                     self._say(p, "verify", f"checking outputs on {count} held-out test inputs")
                     with self.clock.time("verify"):
@@ -196,6 +196,11 @@ class CampaignRunner:
 
         from harness.codegen.io import encode_input
 
+        if prep.point.prebuilt is not None:  # no artifact: the entry's input or fixed bytes
+            from harness.campaign import prebuilt
+
+            link.load_input(prebuilt.measurement_input(prep.point, link.identify().input_bytes))
+            return
         assert prep.artifact is not None and prep.artifact_dir is not None
         samples = prep.artifact_dir / "samples.npz"
         with np.load(samples) as npz:

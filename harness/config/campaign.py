@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from harness.campaign.build_options import BuildOptions
+from harness.campaign.prebuilt import PrebuiltFirmware
 from harness.config import limits as L
 from harness.config.loader import find_config, load_model
 from harness.report.gate_rules import GateConfig
@@ -156,8 +157,10 @@ class CampaignConfig(_Strict):
                                        description="Longest one inference may take before the board counts as hung")
     seed: int = Field(0, ge=0, le=L.MAX_SEED)
     dataset: DatasetSettings = DatasetSettings()
-    models: list[ModelSettings] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
-    compression: list[CompressionSettings] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
+    models: list[ModelSettings] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
+                                        description="At least one, unless [[firmware]] is given")
+    compression: list[CompressionSettings] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
+                                                   description="At least one per model")
     quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
     boards: list[str] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
     runtimes: list[Literal["portable", "cmsis-nn"]] = Field(
@@ -166,6 +169,7 @@ class CampaignConfig(_Strict):
                     "sugar for [[build]] variants with a backend")
     report: ReportSettings = ReportSettings()
     build: list[BuildOptions] = Field(default_factory=list, description="Build-option axis ([[build]] entries); none = defaults")
+    firmware: list[PrebuiltFirmware] = Field(default_factory=list, description="Prebuilt images to measure as given (docs/porting.md)")
     gate: GateConfig | None = Field(None, description="Regression-gate rules for `harness compare` (see docs/ci.md)")
     source_file: str | None = Field(None, exclude=True)
 
@@ -196,9 +200,13 @@ class CampaignConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> CampaignConfig:
+        if not self.models and not self.firmware:
+            raise ValueError("give at least one [[models]] entry (or [[firmware]] for prebuilt images)")
+        if self.models and not self.compression:
+            raise ValueError("give at least one [[compression]] entry (id = \"none\" for none)")
         for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
                            ("boards", self.boards), ("quantization", list(self.quantization)),
-                           ("build", [b.id for b in self.build])):
+                           ("build", [b.id for b in self.build]), ("firmware", [f.id for f in self.firmware])):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:
                 raise ValueError(f"{label}: duplicate id(s) {sorted(dup)}")

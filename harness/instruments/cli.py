@@ -115,7 +115,7 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
             results = measure_inferences(pa, link, board.clock_hz, sources, settings, trigger_pin=trigger)
         identity = pa.identity if pa is not None else None
     path = out or Path("results") / "measure" / f"{board.name}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}.json"
-    _store(path, board, rig, firmware, identity, settings, results)
+    _store(path, board, rig, firmware, identity, settings, results, dut=info)
     return results, path
 
 
@@ -134,12 +134,14 @@ def _release(pa: Any, what: str) -> None:
 
 
 def _store(path: Path, board: BoardConfig, rig: RigConfig, firmware: Path | None, identity: Any, settings: Any,
-           results: list[InferenceMeasurement]) -> None:
+           results: list[InferenceMeasurement], dut: Any = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {
         "board": board.name, "rig": rig.name, "firmware": str(firmware) if firmware else None,
         "board_simulated": board.simulated,
         "analyzer": identity.__dict__ if identity else None, "settings": settings.__dict__, "units": UNITS,
+        # what the firmware says it runs: `harness compare` matches measure files by it
+        "dut": {k: getattr(dut, k) for k in ("model", "model_hash", "build_id", "numeric")} if dut else None,
         "inferences": [r.to_dict() for r in results],
         "summary": {k: {"mean": m, "std": s} for k, (m, s) in summarize(results).items()},
     }

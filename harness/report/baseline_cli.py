@@ -56,7 +56,8 @@ def show(
     con.print(f"[bold]{name}[/] ({store.path(name)}), saved {doc['saved_at']} from {prov.get('source')}"
               + (f": {doc['note']}" if doc.get("note") else ""), highlight=False)
     sim = prov.get("simulated")
-    con.print(f"simulated: {'yes' if sim else 'no' if sim is False else 'not recorded'}; toolchains: "
+    con.print(f"simulated: {'yes' if sim else 'no' if sim is False else 'not recorded'}; rig: "
+              f"{', '.join(prov.get('rigs') or []) or 'n/a'}; toolchains: "
               f"{', '.join(prov.get('toolchains') or []) or 'n/a'}; instruments: "
               f"{', '.join(prov.get('instruments') or []) or 'n/a'}; harness git: "
               f"{', '.join(prov.get('harness_git_commit') or []) or 'n/a'}; saved from git: "

@@ -85,11 +85,11 @@ def compare(
     if markdown_stdout:
         typer.echo(res.to_markdown())
     else:
-        from harness.report.gate_output import terminal_table
+        from harness.report.gate_output import terminal_report
 
         con = Console(width=200) if not Console().is_terminal else Console()
         for w in res.warnings:
             con.print(f"[yellow]warning:[/] {w}", highlight=False)
-        con.print(terminal_table(res, show_unchanged=show_all))
+        con.print(terminal_report(res, show_unchanged=show_all), highlight=False)
     if not res.passed:
         raise typer.Exit(code=res.exit_code())

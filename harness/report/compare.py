@@ -153,14 +153,17 @@ def compare_metric(label: str, metric: str, base: np.ndarray, cur: np.ndarray, r
     sign = 1.0 if rule.direction == "lower" else -1.0
     ch = MetricChange(label, metric, "unchanged", baseline=mb, current=mc, abs_change=diff, rel_change=_finite(rel),
                       n_baseline=len(base), n_current=len(cur), unit=info.unit)
-    if rule.mode == "exact":
+    # A per-repetition metric that is deterministic on the simulator (cycles) can vary on a real
+    # board (interrupts, caches): then an exact comparison would flag noise, so it is tested.
+    varies = info.per_rep and (np.ptp(base) > 0 or np.ptp(cur) > 0)
+    if rule.mode == "exact" and not varies:
         tol = rule.tolerance / info.scale
         worse = sign * diff
         ch.verdict = "regression" if worse > tol else "improvement" if worse < -tol else "unchanged"
         ch.delta = format_delta(metric, diff, ch.rel_change, exact=True)
-        if info.per_rep and (np.ptp(base) > 0 or np.ptp(cur) > 0):
-            ch.detail = "values vary between repetitions; means compared exactly"
     else:
+        if rule.mode == "exact":
+            ch.detail = "varies between repetitions: tested statistically"
         ch.delta = format_delta(metric, diff, ch.rel_change, exact=False)
         p = welch_p(cur, base) if rule.test == "welch" else mannwhitney_p(cur, base)
         ch.p_value = _finite(p)
@@ -174,13 +177,25 @@ def compare_metric(label: str, metric: str, base: np.ndarray, cur: np.ndarray, r
             elif worse_rel < -rule.threshold and significant:
                 ch.verdict = "improvement"
             elif abs(rel) > rule.threshold:
-                ch.detail = f"beyond the threshold but p = {p:.3g} >= {rule.alpha:g}: not evidence of a change"
+                ch.detail = _join(ch.detail, f"beyond the threshold but p = {p:.3g} >= {rule.alpha:g}: "
+                                             "not evidence of a change")
             elif significant and diff != 0:
-                ch.detail = f"significant (p = {p:.3g}) but within {rule.threshold * 100:g} %"
+                ch.detail = _join(ch.detail, f"significant (p = {p:.3g}) but within {rule.threshold * 100:g} %")
     ch.gating = ch.verdict == "regression" and rule.gate
     if ch.verdict == "regression" and not rule.gate:
-        ch.detail = (ch.detail + "; " if ch.detail else "") + "reported only (this metric does not gate)"
+        ch.detail = _join(ch.detail, "reported only (this metric does not gate)")
     return ch
+
+
+def _join(a: str, b: str) -> str:
+    return f"{a}; {b}" if a else b
+
+
+def _short(reason: str) -> str:
+    """A failure reason in one line: its first line and, for a tool's output, its last one (the
+    full text stays in the run's store)."""
+    lines = [ln.strip() for ln in reason.strip().splitlines() if ln.strip()]
+    return lines[0] if len(lines) < 2 else f"{lines[0]} ... {lines[-1]}"
 
 
 def _status_row(label: str, b: ConfigResult | None, c: ConfigResult | None, allow_missing: bool) -> MetricChange:
@@ -191,7 +206,7 @@ def _status_row(label: str, b: ConfigResult | None, c: ConfigResult | None, allo
         allowed = " (allowed by --allow-missing)" if allow_missing else ""
         return MetricChange(label, STATUS, "missing", gating=not allow_missing,
                             detail=f"absent on the {where}; {other.status} on the other{allowed}")
-    reason = f": {c.reason}" if c.reason else ""
+    reason = f": {_short(c.reason)}" if c.reason else ""
     if b.measured and not c.measured:
         return MetricChange(label, STATUS, "failed", gating=True,
                             detail=f"measured on the baseline, {c.status} now{reason}")
@@ -244,7 +259,10 @@ def compare(baseline: Side, current: Side, gate: GateConfig | None = None, *,
         for metric, rule in rules.items():
             hb, hc = _present(b, metric), _present(c, metric)
             if hb and hc:
-                res.changes.append(compare_metric(label, metric, _data(b, metric), _data(c, metric), rule))
+                ch = compare_metric(label, metric, _data(b, metric), _data(c, metric), rule)
+                if ch.gating and not b.measured:  # broken on both sides: the status row says so
+                    ch.gating, ch.detail = False, _join(ch.detail, f"not gating: {b.status} on the baseline")
+                res.changes.append(ch)
             elif hb and c.measured:
                 res.changes.append(MetricChange(label, metric, "n/a", unit=METRICS[metric].unit,
                                                 baseline=float(_data(b, metric).mean()),

@@ -5,7 +5,7 @@ case per configuration x metric, failures carrying the numbers)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from harness.report.gate_rules import METRICS
 
@@ -98,6 +98,13 @@ def terminal_table(res: Comparison, show_unchanged: bool = False) -> Table:
     return t
 
 
+def terminal_report(res: Comparison, show_unchanged: bool = False) -> Any:
+    """The table, or one line when every row is unchanged and hidden."""
+    if not show_unchanged and all(c.verdict == "unchanged" and not c.gating for c in res.changes):
+        return f"[bold green]{headline(res)}[/]: {res.current} vs {res.baseline}: all {len(res.changes)} rows unchanged"
+    return terminal_table(res, show_unchanged)
+
+
 def junit(res: Comparison, path: Path, suite_name: str = "harness compare") -> Path:
     """One <testcase> per configuration x metric: regressions as <failure>, allowed missing
     configurations and metrics without data as <skipped>."""
@@ -110,7 +117,9 @@ def junit(res: Comparison, path: Path, suite_name: str = "harness compare") -> P
                    f"change {c.delta or '-'}, p {_p(c)}, n {c.n_baseline}/{c.n_current}; rule: "
                    f"{res.rules.get(c.metric, 'configuration must be built, fit and be measured')}")
         if c.gating:
-            msg = f"{c.verdict}: {c.detail}" if c.metric == "status" else f"{c.verdict}: {c.delta}"
+            p = f", p = {c.p_value:.3g}" if c.p_value is not None else ""
+            msg = (f"{c.verdict}: {c.detail}" if c.metric == "status" else
+                   f"{c.verdict}: {value_text(c, c.baseline)} -> {value_text(c, c.current)} ({c.delta}{p})")
             case.result = [Failure(msg, c.verdict)]
             case.system_out = numbers + (f"\n{c.detail}" if c.detail else "")
         elif c.verdict in ("missing", "n/a", "failed"):

@@ -105,6 +105,23 @@ def _text(v: Any, default: str) -> str:
     return default if v is None or (isinstance(v, float) and math.isnan(v)) or v == "" else str(v)
 
 
+def system_label(board: Any, extra_json: Any) -> str:
+    """The report's "system" cell: the board, plus the build variant when it is not the default
+    (``sim-m4 [o0]``), so tables tell builds of one configuration apart."""
+    name = _text(board, "")
+    try:
+        extra = json.loads(extra_json) if isinstance(extra_json, str) else {}
+    except json.JSONDecodeError:
+        extra = {}
+    variant = extra.get("build_variant") if isinstance(extra, dict) else None
+    runtime = (extra.get("build_options") or {}).get("backend") if isinstance(extra, dict) else None
+    if variant and variant != DEFAULT_BUILD and variant != runtime:  # a runtime shows in the type column
+        name += f" [{variant}]"
+    if runtime == "prebuilt":
+        name += " [prebuilt]"
+    return name
+
+
 def _footprint(run_dir: Path, config_id: str, firmware_path: Any) -> dict[str, Any] | None:
     """footprint.json of a configuration's build folder (beside the image, or where the runner
     builds it; a configuration that did not fit has one from the unbounded relink)."""
@@ -167,6 +184,15 @@ def from_run(run_dir: Path) -> Side:
         configs[ident] = res
     man = manifest(run)
     prov_summary = {k: man.get(k) for k in ("campaign", "toolchains", "instruments", "probes", "sessions")}
+    rigs = []
+    for extra in run.runs.get("extra_json", []) if len(run.runs) else []:
+        try:
+            rig = json.loads(extra).get("rig") if isinstance(extra, str) else None
+        except json.JSONDecodeError:
+            rig = None
+        if rig and rig not in rigs:
+            rigs.append(rig)
+    prov_summary["rigs"] = rigs
     return Side(str(run_dir), "run", str(run_dir), configs, man.get("simulated"), prov_summary,
                 run.campaign().get("gate"))
 
@@ -179,8 +205,9 @@ def from_measure_file(path: Path) -> Side:
         raise ReportError(f"{path}: not a JSON file ({exc})") from None
     if not isinstance(doc, dict) or "inferences" not in doc or "board" not in doc:
         raise ReportError(f"{path}: not a `harness measure -o` result (needs 'board' and 'inferences')")
-    ident = Identity(str(doc.get("model") or "measure"), "-", str(doc.get("numeric") or "-"), str(doc["board"]),
-                     str(doc.get("build_variant") or DEFAULT_BUILD), str(doc.get("runtime") or "prebuilt"))
+    dut = doc.get("dut") or {}  # the firmware's identify reply (model, numeric), when recorded
+    ident = Identity(str(dut.get("model") or "measure"), "-", str(dut.get("numeric") or "-"), str(doc["board"]),
+                     DEFAULT_BUILD, "firmware")
     res = ConfigResult(ident, ident.label, "measured" if doc["inferences"] else "failed",
                        None if doc["inferences"] else "no inferences recorded")
     for metric in PER_REP:
@@ -194,7 +221,12 @@ def from_measure_file(path: Path) -> Side:
             fp = json.loads(fp_path.read_text())
             res.values.update(flash_bytes=float(fp["flash"]["total"]), ram_bytes=float(fp["ram"]["total"]),
                               code_bytes=float(fp["flash"]["code"]))
-        res.firmware_sha256 = doc.get("firmware_sha256")
+        image = Path(fw)
+        if image.is_file():
+            import hashlib
+
+            res.firmware_sha256 = hashlib.sha256(image.read_bytes()).hexdigest()
+    res.build_id = dut.get("build_id")
     analyzer = doc.get("analyzer") or {}
     simulated = doc.get("simulated")
     return Side(str(path), "measure", str(path), {ident: res}, simulated if isinstance(simulated, bool) else None,

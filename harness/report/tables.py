@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from harness.report import fmt
+from harness.report.sides import system_label
 from harness.report.stats import DDOF
 from harness.report.table import Table
 
@@ -117,7 +118,8 @@ def labelled(df: pd.DataFrame) -> pd.DataFrame:
     d["runtime"] = [extra(r, "runtime") or "portable" for _, r in d.iterrows()]
     d["_type"] = [type_label(m, t) + ("" if rt == "portable" else f", {rt}")
                   for m, t, rt in zip(d["method"], d["numeric_type"], d["runtime"], strict=True)]  # fmt: skip
-    d["_system"] = d["board"].map(_s)
+    extra_json = d["extra_json"] if "extra_json" in d.columns else [None] * len(d)
+    d["_system"] = [system_label(b, e) for b, e in zip(d["board"], extra_json, strict=True)]  # + build variant
     d["_k_target"] = -d["accuracy_target"].fillna(-math.inf)
     d["_k_method"] = d["method"].map(lambda m: METHOD_ORDER.get(_s(m), 9))
     d["_k_rate"] = d["rate"].fillna(-1.0)
