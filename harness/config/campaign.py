@@ -13,7 +13,7 @@ from harness.config.loader import find_config, load_model
 
 NumericType = Literal["float32", "uint8", "int8", "qmn"]
 PruneMethod = Literal["none", "structural", "element"]
-Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude"]
+Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude", "global-magnitude"]
 ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
