@@ -40,7 +40,7 @@ class CompressRequest(BaseModel):
     max_macs: int | None = Field(None, description="Resource-aware mode: MAC budget")
     qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = PTQ only)")
     calibration_samples: int = Field(256, gt=0)
-    test_samples: int = Field(256, gt=0, description="Held-out images saved to samples.npz (on-device accuracy)")
+    test_samples: int = Field(64, gt=0, description="Held-out images saved to samples.npz (on-device accuracy)")
     cache_dir: Path | None = None
     threads: int = 2
     module: Any = Field(None, description="A user nn.Module to use instead of the zoo (trained for model.epochs)")
@@ -48,7 +48,7 @@ class CompressRequest(BaseModel):
 
 def compress_from_campaign(
     model: ModelSettings, comp: CompressionSettings, numeric: str, dataset: DatasetSettings, seed: int, out_dir: Path,
-    progress: Progress | None = None, cache_dir: Path | None = None, test_samples: int = 256,
+    progress: Progress | None = None, cache_dir: Path | None = None, test_samples: int = 64,
 ) -> Artifact:  # fmt: skip
     """What the campaign runner calls for one (model, compression, numeric) cell. Pass the same
     ``cache_dir`` for all cells of a run (default: out_dir.parent / "_cache") so they share the

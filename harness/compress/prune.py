@@ -24,7 +24,7 @@ from harness.compress.errors import PruningError
 from harness.compress.train import Progress, train
 
 STRUCTURAL_HEURISTICS = ("l1", "l2", "gradient", "apoz", "random", "magnitude")
-ELEMENT_HEURISTICS = ("magnitude", "random")
+ELEMENT_HEURISTICS = ("magnitude", "global-magnitude", "random")
 ALLOCATIONS = ("uniform", "macs", "latency")
 
 
@@ -112,8 +112,28 @@ class Masks:
         return {k: float(1 - v.mean()) for k, v in self.masks.items()}
 
 
+def _global_magnitude_prune(masks: Masks, sparsity: float, layers: list[str]) -> None:
+    """One |w| threshold for all layers (Han et al.): the ``sparsity`` fraction of all listed weights
+    with the smallest magnitude goes, so small, sensitive layers (the first conv) keep more."""
+    mods = {k: m for k, m in weight_layers(masks.model).items() if not layers or k in layers}
+    scores = torch.cat([(m.weight.detach().abs() * masks.masks[k].to(m.weight.device)).flatten().cpu()
+                        for k, m in mods.items()])  # fmt: skip
+    n_prune = round(sparsity * scores.numel())
+    if n_prune == 0:
+        return
+    threshold = torch.kthvalue(scores, n_prune).values
+    for k, m in mods.items():
+        keep = (m.weight.detach().abs().cpu() > threshold).float()
+        masks.masks[k] = torch.minimum(masks.masks[k].cpu(), keep)
+    masks.apply()
+
+
 def _element_prune(masks: Masks, sparsity: float, heuristic: str, layers: list[str], gen: torch.Generator) -> None:
-    """Per-layer: zero the ``sparsity`` fraction of weights with the smallest score (|w| or random)."""
+    """Per-layer: zero the ``sparsity`` fraction of weights with the smallest score (|w| or random);
+    ``global-magnitude``: one threshold across layers."""
+    if heuristic == "global-magnitude":
+        _global_magnitude_prune(masks, sparsity, layers)
+        return
     for k, m in weight_layers(masks.model).items():
         if layers and k not in layers:
             continue

@@ -16,7 +16,7 @@ from harness.report.gate_rules import GateConfig
 
 NumericType = Literal["float32", "uint8", "int8", "qmn"]
 PruneMethod = Literal["none", "structural", "element"]
-Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude"]
+Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude", "global-magnitude"]
 
 
 MAX_COUNT = 2**31 - 1

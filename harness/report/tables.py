@@ -125,7 +125,8 @@ def labelled(df: pd.DataFrame) -> pd.DataFrame:
     d["_k_rate"] = d["rate"].fillna(-1.0)
     d["_k_type"] = d["numeric_type"].map(lambda t: TYPE_ORDER.get(_s(t), 9))
     d["_k_comp"] = d["compression_id"].map(_s)
-    keys = ["_model", "_k_target", "_k_method", "_k_rate", "_k_comp", "_k_type", "runtime", "_system", "config_id"]
+    d["_k_runtime"] = d["runtime"].map(lambda r: "" if r == "portable" else r)  # ours first, as in Table 5
+    keys = ["_model", "_k_target", "_k_method", "_k_rate", "_k_comp", "_k_type", "_k_runtime", "_system", "config_id"]
     return d.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
