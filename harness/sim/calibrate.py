@@ -245,11 +245,14 @@ def paper_rows(rows: Sequence[PaperRow], runs: Sequence[ModelRun]) -> list[Row]:
     for board in sorted({r.board for r in rows}):
         pairs = {(r.pruning, r.level, r.numeric): run for r, run in zip(rows, runs, strict=True) if r.board == board}
         pub = {(r.pruning, r.level, r.numeric): r.ms for r in rows if r.board == board}
-        key_f, key_u = ("structure", ">99 %", "float32"), ("structure", ">99 %", "uint8")
-        if key_f in pairs and key_u in pairs:
+        for pruning, level in (("element", ">99 %"), ("element", ">97 %"), ("structure", ">99 %")):
+            key_f, key_u = (pruning, level, "float32"), (pruning, level, "uint8")
+            if key_f not in pairs or key_u not in pairs:
+                continue
+            shape = "dense shape" if pruning == "element" else "assumed shape (4, 8, 8)"
             out.append(
-                Row("ratio", "float / uint8 latency (structure >99 %)", board, pairs[key_f].ms / pairs[key_u].ms,
-                    pub[key_f] / pub[key_u], "x", PAPER_SOURCE, TARGETS["ratio"], "assumed shape (4, 8, 8)"),
+                Row("ratio", f"float / uint8 latency ({pruning} {level})", board, pairs[key_f].ms / pairs[key_u].ms,
+                    pub[key_f] / pub[key_u], "x", PAPER_SOURCE, TARGETS["ratio"], shape),
             )  # fmt: skip
     return out
 
