@@ -14,11 +14,12 @@ quantization is the harness's PTQ of the same graph). Every simulated figure her
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -380,6 +381,20 @@ def render_report(rows: Sequence[Row], fits: Sequence[PowerFit], seconds: float)
     )
 
 
+@contextlib.contextmanager
+def _cmsis_nn_path() -> Iterator[None]:
+    """$CMSIS_NN_PATH for the CMSIS-NN rows: the user's, else the vendored checkout beside the
+    repository (restored afterwards, so nothing else in the process sees it)."""
+    if os.environ.get("CMSIS_NN_PATH"):
+        yield
+        return
+    os.environ["CMSIS_NN_PATH"] = str(repo_root().parent / "shared" / "vendor" / "CMSIS-NN")
+    try:
+        yield
+    finally:
+        os.environ.pop("CMSIS_NN_PATH", None)
+
+
 def run_calibration(
     *,
     cores: Sequence[str] = tuple(COREMARK_PUBLISHED),
@@ -388,8 +403,7 @@ def run_calibration(
     progress: Callable[[str], None] = lambda _m: None,
     work: Path | None = None,
 ) -> tuple[list[Row], list[PowerFit]]:
-    os.environ.setdefault("CMSIS_NN_PATH", str(repo_root().parent / "shared" / "vendor" / "CMSIS-NN"))
-    with tempfile.TemporaryDirectory(prefix="harness-calibrate-") as tmp:
+    with _cmsis_nn_path(), tempfile.TemporaryDirectory(prefix="harness-calibrate-") as tmp:
         base = work or Path(tmp)
         rows = coremark_rows(cores, base, progress) + seed_rows(seed_models, base, progress)
         fits: list[PowerFit] = []
