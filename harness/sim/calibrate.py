@@ -373,10 +373,13 @@ def render_report(rows: Sequence[Row], fits: Sequence[PowerFit], seconds: float)
         "Rows marked (info) have no target: their model shape is an assumption.\n\n"
         + format_table(rows)
         + f"\n{summary}.\n\n## Power fit (per instruction class)\n\n"
-        "Non-negative least squares, per board, of seed 002's per-row supply power (Table 3) on "
-        "the instruction-class fractions (loads/stores, FPU, multiply/MAC, data reads from flash) "
-        "of each row's simulated inference; the boards' `[sim]` / `[sim.power]` currents are these "
-        "values, rounded. Classes that never occur on a board (no FPU on the Pico) are left out.\n\n"
+        "Bounded least squares, per board, of seed 002's per-row supply power (Table 3) on the "
+        "instruction-class fractions (loads/stores, FPU, multiply/MAC, data reads from flash) of "
+        "each row's simulated inference (base current >= the board's sleep current, class terms "
+        ">= 0); the boards' `[sim]` / `[sim.power]` currents are these values, rounded. The fit "
+        "is in-sample (the same rows as the power rows above). Classes that never occur on a "
+        "board (no FPU on the Pico) are left out; sleep current is not fitted (the paper does not "
+        "report it).\n\n"
         + (format_fits(fits) if fits else "(not run)\n")
     )
 
