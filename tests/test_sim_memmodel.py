@@ -111,3 +111,17 @@ def test_native_and_python_counters_agree_on_cached_rom_float_firmware(tmp_path:
     _, out_m4, _ = _infer("sim-m4", fw4.elf, inp)
     got, want = np.frombuffer(out_native, "<f4"), np.frombuffer(out_m4, "<f4")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@needs_gcc
+def test_native_and_python_counters_agree_on_an_m4_with_flash_wait_states(tmp_path: Path) -> None:
+    # sim-nano33ble: I-code cache lookups, a read hook charging wait states on weight reads, and
+    # the M4 refill extra for 32-bit branch targets at odd halfwords, in both counters
+    _graph, gen = _float_model(tmp_path)
+    fw = build_firmware(gen, "sim-nano33ble", tmp_path / "nano")
+    inp = np.random.default_rng(1).normal(size=72).astype("<f4").tobytes()
+    c_native, out_native, b_native = _infer("sim-nano33ble", fw.elf, inp, native=True)
+    c_py, out_py, b_py = _infer("sim-nano33ble", fw.elf, inp, native=False)
+    assert (c_native, out_native) == (c_py, out_py)
+    assert b_native.counter.data_reads == b_py.counter.data_reads > 0
+    assert b_native.counter.fp == b_py.counter.fp > 0
