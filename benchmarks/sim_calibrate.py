@@ -14,7 +14,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from harness.sim import calibrate as cal  # noqa: E402
+from harness.sim import calibrate as cal
 
 
 def main() -> None:
