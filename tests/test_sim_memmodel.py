@@ -20,6 +20,7 @@ from harness.config import load_board
 from harness.dut import DutLink
 from harness.ir import Artifact
 from harness.sim.board import SimBoard
+from harness.sim.errors import SimError
 from harness.sim.memmodel import CacheSpec, LruCache, MemorySystem
 from harness.sim.romfloat import OPS, rom_float_op, rom_image
 
@@ -125,3 +126,10 @@ def test_native_and_python_counters_agree_on_an_m4_with_flash_wait_states(tmp_pa
     assert (c_native, out_native) == (c_py, out_py)
     assert b_native.counter.data_reads == b_py.counter.data_reads > 0
     assert b_native.counter.fp == b_py.counter.fp > 0
+
+
+def test_debugger_reads_the_boot_rom_and_cannot_write_it() -> None:
+    board = SimBoard(load_board("sim-pico"), persist=False)
+    assert board.debug_read(0x10, 4) == b"Mu\x01\x02"
+    with pytest.raises(SimError, match="read-only boot ROM"):
+        board.debug_write(0x10, b"\0\0\0\0")
