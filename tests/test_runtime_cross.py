@@ -36,6 +36,11 @@ def test_objects_build_with_werror(core: str, numeric: str, tmp_path: Path) -> N
             ["arm-none-eabi-objdump", "-d", str(tmp_path / "nnrt_conv_q.o")], capture_output=True, text=True
         ).stdout
         assert "smlad" in dis and "sxtb16" in dis  # the DSP path is really compiled in
+    if numeric == "float32" and core in ("cortex-m4f", "cortex-m7"):
+        dis = subprocess.run(
+            ["arm-none-eabi-objdump", "-d", str(tmp_path / "nnrt_float.o")], capture_output=True, text=True
+        ).stdout
+        assert "vldmia" in dis and "vfma.f32" in dis  # the FPU dot-product step is compiled in
     if core == "cortex-m0plus" and numeric != "float32":
         dis = subprocess.run(
             ["arm-none-eabi-objdump", "-d", str(tmp_path / "nnrt_conv_q.o")], capture_output=True, text=True

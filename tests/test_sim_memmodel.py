@@ -20,6 +20,7 @@ from harness.config import load_board
 from harness.dut import DutLink
 from harness.ir import Artifact
 from harness.sim.board import SimBoard
+from harness.sim.errors import SimError
 from harness.sim.memmodel import CacheSpec, LruCache, MemorySystem
 from harness.sim.romfloat import OPS, rom_float_op, rom_image
 
@@ -41,7 +42,7 @@ def test_board_memory_systems_follow_their_settings() -> None:
     pico = load_board("sim-pico")
     assert pico.sim is not None and pico.sim.cache is not None
     mem = MemorySystem.for_board(pico.sim, pico.memory.flash_base, pico.memory.flash_size)
-    assert mem.cache == CacheSpec(sets=1024, ways=2, line_shift=3, miss_cycles=48, data=True)
+    assert mem.cache == CacheSpec(sets=1024, ways=2, line_shift=3, miss_cycles=pico.sim.cache.miss_cycles, data=True)
     assert mem.fetch_wait_states == 0 and mem.data_hook  # fetches pay misses only
     m4 = load_board("sim-m4")
     assert m4.sim is not None
@@ -111,3 +112,24 @@ def test_native_and_python_counters_agree_on_cached_rom_float_firmware(tmp_path:
     _, out_m4, _ = _infer("sim-m4", fw4.elf, inp)
     got, want = np.frombuffer(out_native, "<f4"), np.frombuffer(out_m4, "<f4")
     np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
+
+
+@needs_gcc
+def test_native_and_python_counters_agree_on_an_m4_with_flash_wait_states(tmp_path: Path) -> None:
+    # sim-nano33ble: I-code cache lookups, a read hook charging wait states on weight reads, and
+    # the M4 refill extra for 32-bit branch targets at odd halfwords, in both counters
+    _graph, gen = _float_model(tmp_path)
+    fw = build_firmware(gen, "sim-nano33ble", tmp_path / "nano")
+    inp = np.random.default_rng(1).normal(size=72).astype("<f4").tobytes()
+    c_native, out_native, b_native = _infer("sim-nano33ble", fw.elf, inp, native=True)
+    c_py, out_py, b_py = _infer("sim-nano33ble", fw.elf, inp, native=False)
+    assert (c_native, out_native) == (c_py, out_py)
+    assert b_native.counter.data_reads == b_py.counter.data_reads > 0
+    assert b_native.counter.fp == b_py.counter.fp > 0
+
+
+def test_debugger_reads_the_boot_rom_and_cannot_write_it() -> None:
+    board = SimBoard(load_board("sim-pico"), persist=False)
+    assert board.debug_read(0x10, 4) == b"Mu\x01\x02"
+    with pytest.raises(SimError, match="read-only boot ROM"):
+        board.debug_write(0x10, b"\0\0\0\0")

@@ -110,6 +110,8 @@ class SimBoard:
             core=config.core,  # instructions the core lacks fault (harness/sim/decode.py)
         )
         self._rom = bytearray(romfloat.rom_image()) if self.sim.rom_float else None
+        if self._rom is not None and mem.flash_base < romfloat.ROM_BASE + romfloat.ROM_SIZE:
+            raise SimError(f"{config.name}: rom_float needs the boot ROM at 0, but flash starts at {mem.flash_base:#x}")
         self._rom_stubs = romfloat.stub_costs() if self.sim.rom_float else {}
         self.counter = make_counter(self._block_cost, prefer_native=native)
         self.counter.configure_memory(self.memory)
@@ -543,6 +545,9 @@ class SimBoard:
             return self.flash.data, address - mem.flash_base
         if mem.ram_base <= address and address + length <= mem.ram_base + len(self.ram):
             return self.ram, address - mem.ram_base
+        rom_end = romfloat.ROM_BASE + romfloat.ROM_SIZE
+        if self._rom is not None and address >= romfloat.ROM_BASE and address + length <= rom_end:
+            return self._rom, address - romfloat.ROM_BASE
         return None
 
     def debug_read(self, address: int, length: int) -> bytes:
@@ -573,6 +578,8 @@ class SimBoard:
                 f"{self.name}: debug write of {len(data)} bytes to unmapped address {address:#010x}"
             )
         buf, off = region
+        if buf is self._rom:
+            raise SimError(f"{self.name}: {address:#010x} is in the read-only boot ROM")
         if buf is self.flash.data and self.state == "running" and self._running_thread():
             raise SimError(f"{self.name}: halt the core before writing flash at {address:#010x}")
         buf[off : off + len(data)] = data

@@ -22,9 +22,16 @@ def list_cmd() -> None:
     for name in sim_board_names():
         b = load_board(name)
         assert b.sim is not None
+        c = b.sim.cache
+        memory = (
+            f"cache {c.size_bytes // 1024}K/{c.ways}w/{c.line_bytes}B miss {c.miss_cycles}"
+            if c is not None
+            else f"{b.sim.flash_wait_states} ws, no cache"
+        )
         typer.echo(
             f"{name:24} {b.core:14} {b.clock_hz / 1e6:6.0f} MHz  flash {b.memory.flash_base:#010x}  "
-            f"model {b.sim.cycle_model:13} probe sim:{name:22} target {b.flash.pyocd_target}"
+            f"model {b.sim.cycle_model:13} probe sim:{name:22} target {b.flash.pyocd_target:22} {memory}"
+            + ("  ROM float" if b.sim.rom_float else "")
         )
     err = native_error()
     typer.echo(f"native block hook: {'available' if err is None else 'unavailable (' + err + ')'}")

@@ -25,6 +25,8 @@ from harness.config.board import BoardConfig
 from harness.config.loader import repo_root
 from harness.errors import StageError
 
+# Speed settings of the kind published CoreMark figures are obtained with (EEMBC listings for GCC use
+# -O3 plus unrolling/inlining); the same model gives 2.63 CoreMark/MHz on the M4 at plain -O2.
 SOURCES = ("core_list_join.c", "core_main.c", "core_matrix.c", "core_state.c", "core_util.c")
 OPT_FLAGS = ("-O3", "-funroll-all-loops", "-finline-limit=1000", "-fno-common")
 PERFORMANCE_SEED_CRC = "0xe9f5"  # CoreMark's seedcrc for the performance run (seeds 0, 0, 0x66)
