@@ -109,6 +109,10 @@ def compress(
         channels = [int(c) for c in channel_text]
     except ValueError:
         raise PruningError("--prune-channels takes integers (filters removed per layer)") from None
+    if not model.lower().endswith(".onnx"):
+        from harness.compress.models import check_known
+
+        check_known(model)  # the zoo's own error, before the settings' generic validation message
     try:
         comp = CompressionSettings(
             id="cli", method=method, heuristic=heuristic or ("magnitude" if method == "element" else "l1"),  # type: ignore[arg-type]

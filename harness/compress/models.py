@@ -223,12 +223,15 @@ MODELS: dict[str, Callable[[Shape, int], nn.Module]] = {
 }
 
 
-def build_model(arch: str, input_shape: Shape, num_classes: int) -> nn.Module:
-    """Instantiate a zoo model for the given per-sample input shape (C, H, W)."""
-    try:
-        factory = MODELS[arch]
-    except KeyError:
+def check_known(arch: str) -> str:
+    """``arch`` if the zoo has it, else UnknownModelError naming the known models."""
+    if arch not in MODELS:
         raise UnknownModelError(
             f"unknown model {arch!r}; known models: {', '.join(MODELS)} (or give a path to an .onnx file)"
-        ) from None
-    return factory(tuple(input_shape), num_classes)
+        )
+    return arch
+
+
+def build_model(arch: str, input_shape: Shape, num_classes: int) -> nn.Module:
+    """Instantiate a zoo model for the given per-sample input shape (C, H, W)."""
+    return MODELS[check_known(arch)](tuple(input_shape), num_classes)
