@@ -45,11 +45,11 @@ def report(
 
 
 def compare(
-    first: str = typer.Argument(..., metavar="[BASELINE] CURRENT",
-                                help="Baseline then current side; with one argument it is CURRENT and the baseline "
-                                     "is the \\[gate] table's `baseline`. Each side: a run folder, a `harness measure -o` "
-                                     "file, or a stored baseline name."),
-    second: str | None = typer.Argument(None, hidden=True),
+    first: str = typer.Argument(..., metavar="BASELINE",
+                                help="Baseline side: a run folder, a `harness measure -o` file or a stored baseline name."),
+    second: str | None = typer.Argument(None, metavar="CURRENT",
+                                        help="Current side (same kinds). Given one argument only, that one is the "
+                                             "current side and the baseline is the \\[gate] table's `baseline`."),
     rules: Path | None = typer.Option(None, "--rules", help="gate.toml with the per-metric rules (default ./gate.toml if present)."),
     rule: list[str] = typer.Option([], "--rule", help="Override one rule: FIELD=VALUE or METRIC.FIELD=VALUE, e.g. "
                                                       "latency.threshold=0.1, flash.tolerance=512, power.gate=true (repeatable)."),

@@ -48,6 +48,8 @@ METRICS: dict[str, MetricInfo] = {m.name: m for m in (
     MetricInfo("ram_bytes", "RAM", "B", 1.0, False, "exact", "lower", True),
     MetricInfo("code_bytes", "code (.text)", "B", 1.0, False, "exact", "lower", False),
     MetricInfo("weights_bytes", "weights", "B", 1.0, False, "exact", "lower", False),
+    *(MetricInfo(f"{sec}_bytes", f"section .{sec}", "B", 1.0, False, "exact", "lower", False)
+      for sec in ("text", "rodata", "data", "bss")),
     MetricInfo("device_accuracy", "on-device accuracy", "pp", 100.0, False, "exact", "higher", True),
 )}
 ALIASES = {"latency": "latency_s", "power": "power_w", "energy": "energy_j", "energy_net": "energy_net_j",

@@ -122,6 +122,16 @@ def system_label(board: Any, extra_json: Any) -> str:
     return name
 
 
+def footprint_values(fp: dict[str, Any]) -> dict[str, float]:
+    """Code size and the size of each main ELF section from a footprint.json."""
+    sections = fp.get("sections") or {}
+    out = {"code_bytes": float(fp["flash"]["code"])}
+    for sec in ("text", "rodata", "data", "bss"):
+        if f".{sec}" in sections:
+            out[f"{sec}_bytes"] = float(sections[f".{sec}"])
+    return out
+
+
 def _footprint(run_dir: Path, config_id: str, firmware_path: Any) -> dict[str, Any] | None:
     """footprint.json of a configuration's build folder (beside the image, or where the runner
     builds it; a configuration that did not fit has one from the unbounded relink)."""
@@ -174,7 +184,7 @@ def from_run(run_dir: Path) -> Side:
         if fp:
             res.values.setdefault("flash_bytes", float(fp["flash"]["total"]))
             res.values.setdefault("ram_bytes", float(fp["ram"]["total"]))
-            res.values["code_bytes"] = float(fp["flash"]["code"])
+            res.values.update(footprint_values(fp))
         p = last_prov.get(cid)
         if p:
             res.firmware_sha256 = _text(p.get("firmware_sha256"), "") or None
@@ -220,7 +230,7 @@ def from_measure_file(path: Path) -> Side:
         if fp_path.is_file():
             fp = json.loads(fp_path.read_text())
             res.values.update(flash_bytes=float(fp["flash"]["total"]), ram_bytes=float(fp["ram"]["total"]),
-                              code_bytes=float(fp["flash"]["code"]))
+                              **footprint_values(fp))
         image = Path(fw)
         if image.is_file():
             import hashlib
