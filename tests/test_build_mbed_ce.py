@@ -197,3 +197,42 @@ def test_campaign_on_an_unreachable_rig_records_the_build_then_the_rig_failure(m
     assert failed and "127.0.0.1::9" in failed[-1] and "refused" in failed[-1].lower(), ev
     fw = tmp_path / "results" / "realboards" / "firmware"
     assert len(list(fw.rglob("firmware.hex"))) == 1 and len(list(fw.rglob("footprint.json"))) == 1
+
+
+def test_same_build_again_is_a_cache_hit(mbed_session: dict) -> None:
+    root = mbed_session["root"]
+    proc = subprocess.run([sys.executable, "-m", "harness.cli", "build", "--model", str(mbed_session["art"]), "--board",
+                           "nano33ble", "--out", str(root / "nano-again")], capture_output=True, text=True,
+                          env=mbed_session["env"], timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "nano33ble: cached" in proc.stdout
+    a = json.loads((root / "nano33ble" / "build.json").read_text())
+    b = json.loads((root / "nano-again" / "build.json").read_text())
+    assert b["cache_hit"] is True and b["firmware_sha256"] == a["firmware_sha256"]
+
+
+def test_image_too_large_for_the_board_is_does_not_fit(mbed_session: dict, tmp_path: Path) -> None:
+    """3 MB of weights on the Pico's 2 MB flash: Mbed's link fails; the fit check says by how much."""
+    from firmware_fixtures.fixture_model import fixture_sources
+
+    from harness.build import FirmwareTooLarge, ModelSources, build_firmware
+
+    big = tmp_path / "big_model.c"
+    big.write_text(
+        '#include "model.h"\n'
+        "const uint8_t big_weights[3u << 20] = {1};\n"
+        "static uint8_t arena[MODEL_ARENA_BYTES];\n"
+        "uint8_t *model_input(void) { return arena; }\n"
+        "const uint8_t *model_output(void) { return arena + MODEL_INPUT_BYTES; }\n"
+        "void model_run(void) { arena[MODEL_INPUT_BYTES] = big_weights[arena[0] * 4096u]; }\n"
+    )
+    sources = ModelSources(sources=[big], include_dirs=[fixture_sources().include_dirs[0]], weights_bytes=3 << 20)
+    with pytest.raises(FirmwareTooLarge) as exc:
+        build_firmware(sources, load_board("pico"), tmp_path / "out", mbed_os=TREE,
+                       mbed_work_dir=mbed_session["root"] / "mbed-build")  # fmt: skip
+    fp = exc.value.footprint
+    assert fp["fits"] is False and "pico" in str(exc.value) and "overflowed by" in str(exc.value)
+    over = sum(fp["linker_overflow"].values())
+    assert over > (1 << 20) - 4096 and fp["flash"]["total"] == fp["flash"]["available"] + over
+    assert json.loads((tmp_path / "out" / "footprint.json").read_text())["fits"] is False
+    assert not (tmp_path / "out" / "firmware.elf").exists()

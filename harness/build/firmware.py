@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
 from collections.abc import Sequence
@@ -285,6 +286,29 @@ def _report_too_large(
     )
 
 
+def linker_overflow_footprint(board: BoardConfig, sources: ModelSources, output: str) -> dict[str, Any]:
+    """What is known of an image that did not link: GNU ld's "region `X' overflowed by N bytes"
+    per region (so the totals are lower bounds: available + N), the model's own weights and
+    arena from the code generator. Unknown totals are None."""
+    over: dict[str, int] = {}
+    for region, n in re.findall(r"region [`'\"]?([\w.]+)['\"]? overflowed by (\d+) bytes", output):
+        over[region] = max(over.get(region, 0), int(n))
+    mem = board.memory
+    flash_avail = mem.flash_size - mem.app_offset
+    flash_over = sum(n for r, n in over.items() if "RAM" not in r.upper())
+    ram_over = sum(n for r, n in over.items() if "RAM" in r.upper())
+    return {
+        "board": board.name,
+        "source": "GNU ld overflow message: the image did not link, totals are lower bounds",
+        "flash": {"total": flash_avail + flash_over if flash_over else None, "available": flash_avail,
+                  "weights": sources.weights_bytes},
+        "ram": {"total": mem.ram_size + ram_over if ram_over else None, "available": mem.ram_size,
+                "arena": sources.arena_bytes},
+        "linker_overflow": over,
+        "fits": False,
+    }  # fmt: skip
+
+
 def _build_mbed(
     board: BoardConfig,
     sources: ModelSources,
@@ -323,7 +347,19 @@ def _build_mbed(
         cache.restore(entry, out)
         status, hit = "cached", True
     else:
-        elf, model_objs, commands = compile_project(board, project, timeout_s, out, work_dir=work_dir)
+        try:
+            elf, model_objs, commands = compile_project(board, project, timeout_s, out, work_dir=work_dir)
+        except ToolFailed as exc:
+            if "overflowed" not in exc.output and "will not fit in region" not in exc.output:
+                raise
+            fp = linker_overflow_footprint(board, sources, exc.output)
+            (out / FOOTPRINT).write_text(json.dumps(fp, indent=1) + "\n")
+            raise FirmwareTooLarge(
+                f"build for board {board.name}: the firmware does not fit (Mbed link): "
+                + "; ".join(f"{r} overflowed by {n} bytes" for r, n in fp["linker_overflow"].items())
+                + f"; see {out / FOOTPRINT}",
+                fp,
+            ) from None
         run_tool([tc.objcopy, "-O", "binary", str(elf), str(out / BIN)], board=board.name, what="objcopy (bin)", timeout=60)
         run_tool([tc.objcopy, "-O", "ihex", str(elf), str(out / HEX)], board=board.name, what="objcopy (hex)", timeout=60)
         weights_objs = None

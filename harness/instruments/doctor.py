@@ -301,7 +301,7 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]], open_mon
              ) -> list[Row]:  # fmt: skip
     """Every check of the rig; ``resolve(board) -> (analyzer address, serial port)``;
     ``open_monitor`` defaults to the N6705A driver (n6705a_opener)."""
-    if open_monitor is None and rig.power_analyzer.kind != "none":
+    if open_monitor is None and rig.power_analyzer.kind == "n6705a":
         open_monitor = n6705a_opener(rig, resolve)
     rows: list[Row] = []
     boards: dict[str, BoardConfig] = {}
@@ -317,6 +317,10 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]], open_mon
     _check_mbed(rows, rig, list(boards.values()))
     pa = rig.power_analyzer
     analyzer_ok = False
+    no_driver = open_monitor is None and pa.kind != "none"
+    if no_driver:
+        rows.append(Row(f"power monitor ({pa.kind})", pa.resource, False, f"no driver handed to the doctor for kind {pa.kind!r}",
+                        "run `harness rig doctor`, which opens the rig's own driver"))  # fmt: skip
     if open_monitor is not None:
         address = resolve(rig.duts[0].board)[0]
         analyzer_ok = _run(rows, f"power monitor ({pa.kind})", address, partial(_check_analyzer, rig, open_monitor),
@@ -345,7 +349,7 @@ def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]], open_mon
         else:
             rows.append(Row(f"probe {d.board}", "-", False, "no probe given",
                             f"plug the board's debug probe in and set `duts.{i}.probe` to the id `harness rig detect` lists"))  # fmt: skip
-        if serial_ok and (analyzer_ok or open_monitor is None):
+        if serial_ok and (analyzer_ok or (open_monitor is None and not no_driver)):
             try:
                 _check_board(board, d, i, port, rows, open_monitor, pa.settle_s)
             except Exception as exc:  # powering the board failed (limits, instrument error)
