@@ -60,6 +60,7 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
         with ResultStore(run_dir) as store:
             store.start_run(campaign.name, path.read_text(), extra={"rig": rig_cfg.name})
             status = "interrupted"
+            runner: CampaignRunner | None = None
             try:
                 runner = CampaignRunner(campaign, rig_cfg, run_dir, cache_dir=out / ".cache", retry_failed=retry_failed)
                 with Display(console) as display:
@@ -68,6 +69,9 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
                 status = "completed"
             finally:
                 store.end_run(status)
+                if status != "completed" and runner is not None:  # interrupted: still said, last on screen
+                    for msg in runner.off_unconfirmed:
+                        console.print(f"[bold red]SAFETY: {msg}[/]")
     finally:
         signal.signal(signal.SIGTERM, old_term)
         root.removeHandler(handler)
