@@ -111,13 +111,13 @@ def test_measure_command_fails_loudly_when_the_output_cannot_be_confirmed_off(si
     pa = N6705A.open(sim.resource)
     pa.apply_supply(SUPPLY, settle_s=0)
     sim.drop_connections()
-    _release(pa, "board: n6705a output 1")  # a fresh connection confirms it: no error
+    _release(pa, "board: n6705a channel 1")  # a fresh connection confirms it: no error
     assert _outp(sim) == "0"
     pa = N6705A.open(sim.resource)
     pa.apply_supply(SUPPLY, settle_s=0)
     sim.stop()
     with pytest.raises(OutputOffUnconfirmed, match="could NOT be confirmed off"):
-        _release(pa, "board: n6705a output 1")
+        _release(pa, "board: n6705a channel 1")
 
 
 @pytest.mark.slow

@@ -33,7 +33,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
         '[project]\nname = "harness-dummy-monitor"\nversion = "0.0.1"\n\n'
         '[tool.setuptools]\npy-modules = ["dummy_monitor"]\n\n'
-        '[project.entry-points."harness.power_monitors"]\ndummy-pm = "dummy_monitor:DummyMonitor"\n')
+        '[project.entry-points."harness.power_monitors"]\ndummy-pm = "dummy_monitor:DummyMonitor"\n'
+        'broken-pm = "dummy_monitor:NoSuchClass"\n')
     target = tmp_path_factory.mktemp("site")
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
                     "--no-index", "--target", str(target), str(src)], check=True, capture_output=True, text=True)
@@ -53,6 +54,9 @@ def test_rig_doctor_lists_a_third_party_power_monitor(site: Path, tmp_path: Path
                    '[power_analyzer]\nkind = "none"\n[[timing]]\nkind = "cycle-counter"\n')
     out = _harness(site, "rig", "doctor", str(rig))
     assert "dummy-pm" in out.stdout and "harness-dummy-monitor" in out.stdout, out.stdout + out.stderr
+    assert out.returncode == 0  # a latency-only rig: nothing to reach but the serial port
+    broken = next(ln for ln in out.stdout.splitlines() if "broken-pm" in ln)
+    assert "failed to load" in broken  # shown as broken, never silently left out
     without = _harness(Path(tmp_path), "rig", "doctor", str(rig))
     assert "dummy-pm" not in without.stdout
 

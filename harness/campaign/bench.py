@@ -128,7 +128,7 @@ class Bench:
 
     def _switch_off(self, st: Station) -> None:
         assert st.monitor is not None
-        msg = switch_off_confirmed(st.monitor, f"{st.board.name}: power monitor output {st.dut.analyzer_channel}")
+        msg = switch_off_confirmed(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}")
         if msg is not None:
             self.off_unconfirmed.append(msg)
 

@@ -48,6 +48,7 @@ class CampaignRunner:
         self.display = display  # harness.campaign.display.Display or None
         self.points = expand(campaign)
         self._bench: Any = None
+        self.off_unconfirmed: tuple[str, ...] = ()
 
     # -- helpers ------------------------------------------------------------------------------
     def _say(self, point: ConfigPoint | None, stage: str, message: str, level: str = "info") -> None:
@@ -271,15 +272,16 @@ class CampaignRunner:
                 for f in futures:
                     f.cancel()
                 raise
+            finally:  # also when interrupted: an output not confirmed off is never swallowed
+                self.off_unconfirmed = tuple(getattr(self._bench, "off_unconfirmed", ()) or ())
+                for msg in self.off_unconfirmed:
+                    self.store.log_event(None, "safety", msg, "error")
         statuses = self.store.statuses()
         count = {s: sum(1 for v in statuses.values() if v == s) for s in ("measured", "failed", "does-not-fit")}
-        unconfirmed = tuple(getattr(self._bench, "off_unconfirmed", ()) or ())
-        for msg in unconfirmed:
-            self._say(None, "safety", msg, "error")
         wall = time.monotonic() - t0
         self.clock.save(self.run_dir, wall)
         return RunSummary(self.run_dir, len(self.points), count["measured"], count["failed"], count["does-not-fit"],
-                          skipped, wall, unconfirmed, self.clock.as_dict(wall))
+                          skipped, wall, self.off_unconfirmed, self.clock.as_dict(wall))
 
     def _flash_scope(self, boards: list[str]) -> Any:
         """Simulated boards keep their flash per run folder (whose lock this process holds), so

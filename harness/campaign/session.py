@@ -84,6 +84,7 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
         with ResultStore(run_dir) as store:
             store.start_run(campaign.name, campaign_text, extra={"rig": rig_cfg.name})
             status = "interrupted"
+            runner: CampaignRunner | None = None
             try:
                 runner = CampaignRunner(campaign, rig_cfg, run_dir, cache_dir=out / ".cache", retry_failed=retry_failed)
                 with Display(console) as display:
@@ -92,6 +93,9 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
                 status = "completed"
             finally:
                 store.end_run(status)
+                if status != "completed" and runner is not None:  # interrupted: still said, last on screen
+                    for msg in runner.off_unconfirmed:
+                        console.print(f"[bold red]SAFETY: {msg}[/]")
     finally:
         signal.signal(signal.SIGTERM, old_term)
         root.removeHandler(handler)

@@ -84,6 +84,18 @@ class PowerAnalyzerSettings(_Strict):
 
         return _registered(POWER_MONITORS, v, ("none",))
 
+    @model_validator(mode="after")
+    def _address_for_driver(self) -> PowerAnalyzerSettings:
+        """The resource's syntax is the driver's to judge (VISA string, serial port, device path)."""
+        from harness.instruments.registry import check_monitor_address
+
+        if self.kind != "none" and self.resource != "sim":
+            try:
+                check_monitor_address(self.kind, self.resource)
+            except ValueError as exc:
+                raise ValueError(f"resource: {exc}") from None
+        return self
+
 
 class TimingSettings(_Strict):
     kind: str = Field(description="Timing source driver: pa-trigger, digital-input, cycle-counter, scope, "

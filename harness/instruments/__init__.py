@@ -1,2 +1,3 @@
-"""Bench instruments: the N6705A power analyzer driver, timing sources (scope, logic analyzer,
-power-analyzer trigger, cycle counter), energy integration and the measurement procedure."""
+"""Bench instruments: the PowerMonitor and TimingSource protocols, their drivers found by name
+through entry points (N6705A over VISA, Nordic PPK2, Joulescope; power-analyzer trigger, digital
+input, cycle counter, scope, logic analyzer), energy integration and the measurement procedure."""

@@ -95,7 +95,7 @@ def run_measurement(board_name: str, rig_name: str, firmware: Path | None, n: in
         pa = None
         if where is not None:
             pa = registry.load(registry.POWER_MONITORS, where.driver).from_resource(where)
-            stack.callback(_release, pa, f"{board.name}: {where.driver} output {where.channel}")
+            stack.callback(_release, pa, f"{board.name}: {where.driver} channel {where.channel}")
             pa.apply_supply(board.supply, settle_s=rig.power_analyzer.settle_s)
         if flash:
             if firmware is None:

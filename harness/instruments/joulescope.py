@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import math
 import pkgutil
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -53,6 +54,13 @@ class JoulescopeMonitor:
         self._capture: _Capture | None = None
         self._bus_index: int | None = None
         self._open()
+
+    @classmethod
+    def check_address(cls, address: str) -> None:
+        """A device path (u/js220/000415), a serial number (000415), or '' for the only one attached."""
+        if not re.fullmatch(r"(u/js(110|220)/)?\w{0,32}", address):
+            raise ValueError(f"{address!r} is not a Joulescope device path; e.g. u/js220/000415, 000415, "
+                             "or '' for the only one attached")
 
     @classmethod
     def from_resource(cls, res: MonitorResource) -> JoulescopeMonitor:

@@ -93,6 +93,17 @@ class N6705A:
         """Registry entry: ``res.address`` is a VISA resource, ``options['backend']`` its backend."""
         return cls.open(res.address, res.channel, str(res.options.get("backend", "@py")), res.timeout_ms)
 
+    @classmethod
+    def check_address(cls, address: str) -> None:
+        """A VISA resource string (TCPIP0::<ip>::5025::SOCKET, USB0::0x0957::..., GPIB0::5::INSTR)."""
+        from pyvisa import rname
+
+        try:
+            rname.parse_resource_name(address)
+        except Exception as exc:
+            raise ValueError(f"{address!r} is not a VISA resource string ({exc}); e.g. "
+                             "TCPIP0::192.0.2.10::5025::SOCKET or USB0::0x0957::0x0F07::MY12345678::INSTR") from None
+
     def reconnect(self, restore: bool = True) -> None:
         """Close the broken session, reopen with backoff, check the same mainframe and module
         answer, and (``restore``) re-apply the last supply configuration, output state included."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -54,6 +55,13 @@ class Ppk2Monitor:
         self._stream: _Stream | None = None
         self._bus_trigger_index: int | None = None
         self._open()
+
+    @classmethod
+    def check_address(cls, address: str) -> None:
+        """A serial port: /dev/ttyACM1, /dev/serial/by-id/..., COM5."""
+        if not re.fullmatch(r"(/dev/[\w./+:-]+|COM\d{1,3})", address):
+            raise ValueError(f"{address!r} is not a serial port for the PPK2; e.g. /dev/ttyACM1, "
+                             "/dev/serial/by-id/usb-Nordic_Semiconductor_PPK2_..., COM5")
 
     @classmethod
     def from_resource(cls, res: MonitorResource) -> Ppk2Monitor:

@@ -60,6 +60,20 @@ def installed(group: str | None = None) -> list[DriverInfo]:
     return out
 
 
+def check_monitor_address(kind: str, address: str) -> None:
+    """ValueError (with what is allowed) when ``address`` is not one the power-monitor driver
+    ``kind`` can open: each driver knows its own kind of address (VISA resource, serial port,
+    device path) through an optional ``check_address`` classmethod; drivers without one accept
+    any. Cheap and offline: syntax only, reachability is ``rig doctor``'s."""
+    try:
+        cls = load(POWER_MONITORS, kind)
+    except UnknownDriver:
+        return  # the kind itself is reported by its own check
+    check = getattr(cls, "check_address", None)
+    if check is not None:
+        check(address)
+
+
 def load(group: str, name: str) -> Any:
     """The class registered as ``name`` in ``group``; UnknownDriver lists what is installed.
     An entry point that fails to import is an error with its cause, never skipped."""

@@ -66,12 +66,12 @@ def switch_off_confirmed(monitor: PowerMonitor, what: str) -> str | None:
             if attempt:
                 monitor.reconnect(restore=False)
             monitor.output_off()
-            LOG.info("%s: output off (confirmed)", what)
+            LOG.info("%s output off (confirmed)", what)
             return None
         except Exception as exc:
             last = exc
-            LOG.warning("%s: output off not confirmed (attempt %d/%d): %s", what, attempt + 1, OFF_ATTEMPTS, exc)
-    msg = (f"{what}: output could NOT be confirmed off after {OFF_ATTEMPTS} attempts ({last}); "
+            LOG.warning("%s output off not confirmed (attempt %d/%d): %s", what, attempt + 1, OFF_ATTEMPTS, exc)
+    msg = (f"{what} output could NOT be confirmed off after {OFF_ATTEMPTS} attempts ({last}); "
            "switch it off at the instrument")
     LOG.error(msg)
     return msg
