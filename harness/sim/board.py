@@ -39,6 +39,7 @@ from unicorn import arm_const as uca
 from harness.config.board import BoardConfig
 from harness.sim.counter import NO_LIMIT, make_counter
 from harness.sim.cycles import get_model
+from harness.sim.debugunit import DebugUnit
 from harness.sim.decode import BlockDecoder
 from harness.sim.errors import SimError, SimFault, SimImageError, SimTimeout
 from harness.sim.flashstore import FlashStore
@@ -118,6 +119,7 @@ class SimBoard:
         self._bad_access: int | None = None
         self._halt_after_reset = False
         self.blank = True
+        self.debug = DebugUnit(self)  # halting debug: step, breakpoints, watchpoints (debugport.py)
         self._reset_core()
 
     # -- properties ----------------------------------------------------------------------
@@ -189,6 +191,7 @@ class SimBoard:
         self.decoder.clear()
         self.decoder.bind(uc)
         c.attach(uc)
+        self.debug.attach(uc)
         vtor = self.config.program_base
         sp, pc = (int.from_bytes(self.flash.read(vtor + i, 4), "little") for i in (0, 4))
         uc.reg_write(uca.UC_ARM_REG_MSP, sp)
@@ -264,6 +267,7 @@ class SimBoard:
         c.cycle_limit = limit
         c.stopped = 0
         self._bad_access = None
+        self.debug.apply_pending()  # breakpoints/watchpoints changed while running
         pc = self._uc.reg_read(uca.UC_ARM_REG_PC)
         try:
             self._uc.emu_start(pc | 1, 0xFFFFFFFF)
@@ -271,12 +275,15 @@ class SimBoard:
             if self._is_semihosting_exit(err):
                 self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
                 return "exit"
+            if self.debug.bkpt_halt(err):
+                return "stopped"
+            self.debug.latch_fault(err)
             raise self._fault(err) from None
         if c.stopped:
             c.stopped = 0
             return "stopped"
         self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
-        return "wfi"
+        return "stopped" if self._want_halt else "wfi"  # a breakpoint/watchpoint stops mid-block
 
     # -- sleeping (also called by Mmio while the firmware polls for input) ----------------
     def _park(self, wake: Callable[[], bool]) -> bool:
