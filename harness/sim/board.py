@@ -40,6 +40,7 @@ from harness.config.board import BoardConfig
 from harness.sim import romfloat
 from harness.sim.counter import NO_LIMIT, make_counter
 from harness.sim.cycles import BlockCost, get_model
+from harness.sim.debugunit import DebugUnit
 from harness.sim.decode import BlockDecoder
 from harness.sim.errors import SimError, SimFault, SimImageError, SimTimeout
 from harness.sim.flashstore import FlashStore
@@ -130,6 +131,7 @@ class SimBoard:
         self._bad_access: int | None = None
         self._halt_after_reset = False
         self.blank = True
+        self.debug = DebugUnit(self)  # halting debug: step, breakpoints, watchpoints (debugport.py)
         self._reset_core()
 
     def _block_cost(self, address: int, size: int) -> BlockCost:
@@ -220,6 +222,7 @@ class SimBoard:
         self.decoder.clear()
         self.decoder.bind(uc)
         c.attach(uc)
+        self.debug.attach(uc)
         vtor = self.config.program_base
         sp, pc = (int.from_bytes(self.flash.read(vtor + i, 4), "little") for i in (0, 4))
         uc.reg_write(uca.UC_ARM_REG_MSP, sp)
@@ -295,6 +298,7 @@ class SimBoard:
         c.cycle_limit = limit
         c.stopped = 0
         self._bad_access = None
+        self.debug.apply_pending()  # breakpoints/watchpoints changed while running
         pc = self._uc.reg_read(uca.UC_ARM_REG_PC)
         try:
             self._uc.emu_start(pc | 1, 0xFFFFFFFF)
@@ -302,6 +306,9 @@ class SimBoard:
             if self._is_semihosting_exit(err):
                 self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
                 return "exit"
+            if self.debug.bkpt_halt(err):
+                return "stopped"
+            self.debug.latch_fault(err)
             raise self._fault(err) from None
         bad = self.decoder.take_pending()
         if bad is not None:  # an instruction this core does not implement (decode.py)
@@ -311,7 +318,7 @@ class SimBoard:
             c.stopped = 0
             return "stopped"
         self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
-        return "wfi"
+        return "stopped" if self._want_halt else "wfi"  # a breakpoint/watchpoint stops mid-block
 
     # -- sleeping (also called by Mmio while the firmware polls for input) ----------------
     def _park(self, wake: Callable[[], bool]) -> bool:

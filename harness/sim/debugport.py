@@ -13,6 +13,7 @@ import threading
 from unicorn import arm_const as uca
 
 from harness.sim.board import SimBoard
+from harness.sim.peripherals import DEMCR_VC_CORERESET
 
 # DP registers (probe-level addresses)
 DP_IDR, DP_CTRL_STAT, DP_SELECT, DP_RDBUFF = 0x0, 0x4, 0x8, 0xC
@@ -24,7 +25,8 @@ SCS_BASE, DWT_BASE, FPB_BASE = 0xE000E000, 0xE0001000, 0xE0002000
 DHCSR, DCRSR, DCRDR, DEMCR = 0xE000EDF0, 0xE000EDF4, 0xE000EDF8, 0xE000EDFC
 AIRCR, DFSR, CPACR = 0xE000ED0C, 0xE000ED30, 0xE000ED88
 MVFR0, MVFR1, MVFR2 = 0xE000EF40, 0xE000EF44, 0xE000EF48
-FP_CTRL = 0xE0002000
+FP_CTRL, FP_COMP0 = 0xE0002000, 0xE0002008
+SCB_DEBUG_LO, SCB_DEBUG_HI = 0xE000ED24, 0xE000ED40  # SHCSR..AFSR: fault and debug status
 
 ARM_JEP106 = 0x43B
 
@@ -64,10 +66,8 @@ class DebugBus:
         self.board = board
         v6m = board.config.core == "cortex-m0plus"
         has_fpu = board.config.has_fpu
-        self.dhcsr_ctrl = 0
         self.dcrdr = 0
         self.reset_sticky = True
-        self.fp_regs: dict[int, int] = {}
         self.regs: dict[int, int] = {}
         entries = [((SCS_BASE - ROM_BASE) & 0xFFFFF000) | 3]
         if board.config.has_dwt:
@@ -87,27 +87,13 @@ class DebugBus:
         self.fixed[MVFR1] = 0x11000011 if has_fpu else 0
         self.fixed[MVFR2] = 0
 
-    # -- DHCSR ---------------------------------------------------------------------------
+    # -- DHCSR (run control lives in the board's DebugUnit) --------------------------------
     def _dhcsr(self) -> int:
-        b = self.board
-        halted = b.state != "running"
-        val = self.dhcsr_ctrl | (1 << 16)  # S_REGRDY: transfers complete immediately
-        if halted:
-            val |= 1 << 17
+        val = self.board.debug.dhcsr()
         if self.reset_sticky:
-            val |= 1 << 25
+            val |= 1 << 25  # S_RESET_ST: reset since the last read
             self.reset_sticky = False
         return val
-
-    def _write_dhcsr(self, value: int) -> None:
-        if (value >> 16) != 0xA05F:
-            return
-        self.dhcsr_ctrl = value & 0xF
-        if value & 0x2:
-            self.board.halt()
-        elif value & 0x1 and self.board.state == "halted":
-            self.board.flash.save() if self.board.flash.dirty else None
-            self.board.resume()
 
     def _core_transfer(self, dcrsr: int) -> None:
         regsel, write = dcrsr & 0x7F, bool(dcrsr & (1 << 16))
@@ -141,41 +127,51 @@ class DebugBus:
             # debugger reset would on a real board.
             b.flash.save()
         b.reset(halt=halt)
+        if halt:
+            b.debug.vector_catch_reset()
         self.reset_sticky = True
 
     # -- word access ---------------------------------------------------------------------
     def read32(self, address: int) -> int:
+        dbg = self.board.debug
         if address == DHCSR:
             return self._dhcsr()
         if address == DCRDR:
             return self.dcrdr
         if address == DCRSR:
             return 0
-        if address == DFSR:
-            return 1 if self.board.state != "running" else 0
         if address in self.fixed:
             return self.fixed[address]
-        if FPB_BASE <= address < FPB_BASE + 0x1000:
-            return self.fp_regs.get(address, 0x00000041 if address == FP_CTRL else 0)  # 4 code comparators
-        if (DWT_BASE + 0x20 <= address < DWT_BASE + 0x1000) or (0xE0040000 <= address < 0xE00FF000):
+        if address == FP_CTRL:
+            return dbg.fp_ctrl()
+        if FP_COMP0 <= address < FP_COMP0 + 4 * len(dbg.fp_comp):
+            return dbg.fp_comp[(address - FP_COMP0) // 4]
+        if DWT_BASE + 0x20 <= address < DWT_BASE + 0x1000:
+            return dbg.read_dwt(address - DWT_BASE)
+        if FPB_BASE <= address < FPB_BASE + 0x1000 or 0xE0040000 <= address < 0xE00FF000:
             return self.regs.get(address, 0)
         return int.from_bytes(self.board.debug_read(address, 4), "little")
 
     def write32(self, address: int, value: int) -> None:
         value &= 0xFFFFFFFF
+        dbg = self.board.debug
         if address == DHCSR:
-            self._write_dhcsr(value)
+            dbg.write_dhcsr(value)
         elif address == DCRDR:
             self.dcrdr = value
         elif address == DCRSR:
             self._core_transfer(value)
         elif address == AIRCR and (value >> 16) == 0x05FA and value & 0x5:
-            self.reset(halt=bool(self.board.scb.demcr & 1))
-        elif FPB_BASE <= address < FPB_BASE + 0x1000:
-            self.fp_regs[address] = value
-        elif address in self.fixed or DWT_BASE + 0x20 <= address < DWT_BASE + 0x1000:
+            self.reset(halt=bool(self.board.scb.demcr & DEMCR_VC_CORERESET))
+        elif address == FP_CTRL:
+            dbg.write_fp_ctrl(value)
+        elif FP_COMP0 <= address < FP_COMP0 + 4 * len(dbg.fp_comp):
+            dbg.write_fp_comp((address - FP_COMP0) // 4, value)
+        elif DWT_BASE + 0x20 <= address < DWT_BASE + 0x1000:
+            dbg.write_dwt(address - DWT_BASE, value)
+        elif address in self.fixed or FPB_BASE <= address < FPB_BASE + 0x1000:
             self.regs[address] = value
-        elif address in (DEMCR, CPACR):
+        elif SCB_DEBUG_LO <= address < SCB_DEBUG_HI or address in (DEMCR, CPACR):
             self.board.scb.write(address, value)
         else:
             self.board.debug_write(address, value.to_bytes(4, "little"))

@@ -28,7 +28,7 @@ class Mmio:
     def __init__(self, board: SimBoard):
         self.board = board
         self.systick, self.dwt = SysTick(), Dwt()
-        self.scb = Scb(CPUID[board.config.core])
+        self.scb = Scb(CPUID[board.config.core], v7m=board.config.core != "cortex-m0plus")
         self.led = 0
         self.uart_ctrl = 0
         self._last_poll: tuple[int, int] | None = None  # (pc, cycle) of the last empty STATE read

@@ -131,26 +131,73 @@ class Dwt:
             self._base, self._start = value & 0xFFFFFFFF, now
 
 
+# Fault status (ARMv7-M B3.2.15-B3.2.18): what a halted debugger reads after a fault.
+SHCSR, CFSR, HFSR, DFSR, MMFAR, BFAR = (SCB_BASE + o for o in (0x24, 0x28, 0x2C, 0x30, 0x34, 0x38))
+CFSR_IACCVIOL, CFSR_MMARVALID = 1 << 0, 1 << 7
+CFSR_IBUSERR, CFSR_PRECISERR, CFSR_BFARVALID = 1 << 8, 1 << 9, 1 << 15
+CFSR_UNDEFINSTR, CFSR_INVSTATE = 1 << 16, 1 << 17
+HFSR_FORCED, HFSR_DEBUGEVT = 1 << 30, 1 << 31
+SHCSR_MEMFAULTENA, SHCSR_BUSFAULTENA, SHCSR_USGFAULTENA = 1 << 16, 1 << 17, 1 << 18
+DFSR_HALTED, DFSR_BKPT, DFSR_DWTTRAP, DFSR_VCATCH, DFSR_EXTERNAL = 1, 2, 4, 8, 16
+DEMCR_VC_CORERESET, DEMCR_VC_HARDERR = 1 << 0, 1 << 10
+
+
 @dataclass
 class Scb:
-    """CPUID, VTOR, AIRCR (SYSRESETREQ), CPACR and DEMCR as seen by the firmware."""
+    """CPUID, VTOR, AIRCR (SYSRESETREQ), CPACR, DEMCR and the fault/debug status registers.
+
+    ``v7m`` selects whether the configurable fault registers exist (ARMv6-M has only a HardFault
+    and DFSR). DFSR and DEMCR are debug-domain registers: a system reset keeps them."""
 
     cpuid: int
+    v7m: bool = True
     vtor: int = 0
     cpacr: int = 0
     demcr: int = 0
+    shcsr: int = 0
+    cfsr: int = 0
+    hfsr: int = 0
+    dfsr: int = 0
+    mmfar: int = 0
+    bfar: int = 0
 
     def reset(self, vtor: int) -> None:
         self.vtor, self.cpacr, self.demcr = vtor, 0, self.demcr & ~0x01000000
+        self.shcsr = self.cfsr = self.hfsr = self.mmfar = self.bfar = 0
+
+    def latch_fault(self, kind: str, address: int | None) -> None:
+        """Record a fault as the core's fault status registers would (kind: 'undef', 'invstate',
+        'ifetch-bus', 'ifetch-xn', 'data-bus'). Without the fault's handler enabled in SHCSR it
+        escalates to HardFault (HFSR.FORCED), as after reset on silicon."""
+        if self.v7m:
+            bit, enable = {
+                "undef": (CFSR_UNDEFINSTR, SHCSR_USGFAULTENA),
+                "invstate": (CFSR_INVSTATE, SHCSR_USGFAULTENA),
+                "ifetch-bus": (CFSR_IBUSERR, SHCSR_BUSFAULTENA),
+                "ifetch-xn": (CFSR_IACCVIOL, SHCSR_MEMFAULTENA),
+                "data-bus": (CFSR_PRECISERR, SHCSR_BUSFAULTENA),
+            }[kind]
+            self.cfsr |= bit
+            if kind == "data-bus" and address is not None:
+                self.cfsr |= CFSR_BFARVALID
+                self.bfar = address & 0xFFFFFFFF
+            if not self.shcsr & enable:
+                self.hfsr |= HFSR_FORCED
+        if self.demcr & DEMCR_VC_HARDERR:
+            self.dfsr |= DFSR_VCATCH
 
     def read(self, address: int) -> int:
-        return {
+        regs = {
             SCB_BASE: self.cpuid,
             SCB_BASE + 0x08: self.vtor,
             SCB_BASE + 0x0C: 0xFA050000,
             CPACR: self.cpacr,
             DEMCR: self.demcr,
-        }.get(address, 0)
+            DFSR: self.dfsr,
+        }
+        if self.v7m:
+            regs.update({SHCSR: self.shcsr, CFSR: self.cfsr, HFSR: self.hfsr, MMFAR: self.mmfar, BFAR: self.bfar})
+        return regs.get(address, 0)
 
     def write(self, address: int, value: int) -> bool:
         """Returns True when the write requests a system reset."""
@@ -162,4 +209,14 @@ class Scb:
             self.cpacr = value
         elif address == DEMCR:
             self.demcr = value
+        elif address == DFSR:
+            self.dfsr &= ~value  # write-one-to-clear
+        elif self.v7m and address == SHCSR:
+            self.shcsr = value & 0x00070000
+        elif self.v7m and address == CFSR:
+            self.cfsr &= ~value
+        elif self.v7m and address == HFSR:
+            self.hfsr &= ~value
+        elif self.v7m and address in (MMFAR, BFAR):
+            setattr(self, "mmfar" if address == MMFAR else "bfar", value & 0xFFFFFFFF)
         return False

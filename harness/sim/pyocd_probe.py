@@ -90,8 +90,13 @@ class SimProbe(DebugProbe):
         self._is_open = True
 
     def close(self) -> None:
-        if self._dap is not None and self._dap.bus.board.flash.dirty:
-            self._dap.bus.board.flash.save()
+        if self._dap is not None:
+            board = self._dap.bus.board
+            if board.debug.started_board:  # the core ran only for this debugger: stop it with it
+                board.debug.started_board = False
+                board.stop()
+            if board.flash.dirty:
+                board.flash.save()
         self._is_open = False
 
     def connect(self, protocol=None) -> None:
