@@ -113,9 +113,10 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     lat = calib.latencies_s()[0]
     tint0 = bench.rig.power_analyzer.sample_interval_s
     if lat is None and pa is not None:  # a 24-bit SysTick wrapped: the inference is long; time it on the monitor
-        lat = _healing(bench, st, lambda: calibrate_latency(
-            pa, link, st.board.clock_hz, MeasureSettings(warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint0),
-            trigger))
+        with st.monitor_lock:
+            lat = _healing(bench, st, lambda: calibrate_latency(
+                pa, link, st.board.clock_hz, MeasureSettings(warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint0),
+                trigger))
     # the rig's interval, coarsened only when a long inference would not fit the digitizer
     tint = max(tint0, 2.0 * lat / 400_000) if lat is not None else tint0
     settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint,
@@ -129,7 +130,8 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
         return m
 
     for rep in reps:
-        m = _healing(bench, st, one)
+        with st.monitor_lock:  # one measurement window at a time per mainframe (harness.campaign.arbiter)
+            m = _healing(bench, st, one)
         store_one(rep, m, calib, records[0] if records else None)
 
 
