@@ -70,6 +70,8 @@ def agent(
                                           help="CPUs this node offers for builds (0: stations only).")] = 1,
     object_store_mb: Annotated[int, typer.Option("--object-store-mb", min=80, max=1_000_000,
                                                  help="Ray object store size (firmware images travel through it).")] = 100,
+    node_ip: Annotated[str | None, typer.Option("--node-ip", help="This node's IP as the head sees it "
+                                                                  "(default: Ray's guess).")] = None,
 ) -> None:
     """Join this rig PC to a Ray cluster as a node owning the rig's boards.
 
@@ -87,22 +89,30 @@ def agent(
         raise typer.BadParameter("give the head's GCS address (host:6379), not a ray:// client address",
                                  param_hint="--address")
     cmd = ray_start_command(cfg, address, num_cpus, object_store_mb)
+    if node_ip:
+        cmd.append(f"--node-ip-address={node_ip}")
     typer.echo(f"agent for rig {cfg.name} ({path}): resources {', '.join(resources_for(cfg))} -> {address}")
     env = {**os.environ, RIG_ENV: str(path)}
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True)
+    proc = subprocess.Popen(cmd, env=env)  # same process group: a kill of the agent's group ends the node
+
+    stopping: list[bool] = []
 
     def stop(signum: int, frame: Any) -> None:
+        stopping.append(True)
         proc.send_signal(signal.SIGTERM)  # `ray start --block` stops the processes it started
 
     old = signal.signal(signal.SIGTERM, stop)
     try:
         rc = proc.wait()
     except KeyboardInterrupt:
+        stopping.append(True)
         proc.send_signal(signal.SIGTERM)
         rc = proc.wait()
     finally:
         signal.signal(signal.SIGTERM, old)
-    if rc not in (0, -signal.SIGTERM, 128 + signal.SIGTERM):
+    if stopping:
+        typer.echo(f"agent for rig {cfg.name}: left the cluster")
+    elif rc != 0:
         raise HarnessError(f"the Ray node of rig {cfg.name} exited with status {rc} (is the head at {address} up?)")
 
 

@@ -30,6 +30,7 @@ from harness.errors import HarnessError
 
 LOG = logging.getLogger("harness.campaign")
 NAMESPACE = "harness"
+OPEN_TIMEOUT_S = 90.0  # a station starts its bench (simulated parts included) within this
 
 
 def connect(address: str) -> Any:
@@ -152,7 +153,7 @@ class ClusterCampaign:
         """Keep the board type's stations busy until its queue is empty; stations that die are
         replaced by any node with the same board that joins within ``wait_s``."""
         lock = threading.Lock()
-        dead: set[str] = set()
+        dead: set[str] = set()  # nodes whose station died: never again (a rejoining agent is a new node)
         reason = f"no node with board {board} joined within {self.wait_s:g} s"
         try:
             deadline = time.monotonic() + self.wait_s
@@ -162,15 +163,14 @@ class ClusterCampaign:
                 for rig, node in live:
                     try:
                         stations.append(self._open(ray, rig, node, board))
-                    except HarnessError as exc:  # reserved by another campaign, or the node went away
+                    except HarnessError as exc:  # reserved by another campaign (retried), or unreachable
+                        if str(exc) != reason:  # said once, not at every retry
+                            self._emit(board, ("log_event", (None, "cluster", str(exc), "warning"), {}))
                         reason = str(exc)
-                        dead.add(node)
-                        self._emit(board, ("log_event", (None, "cluster", str(exc), "warning"), {}))
                 if not stations:
                     if time.monotonic() > deadline:
                         break
                     time.sleep(1.0)
-                    dead.clear()  # a reserved board may be free again; a new node has a new id
                     continue
                 workers = [threading.Thread(target=self._station_loop, args=(st, todo, lock, dead), daemon=True)
                            for st in stations]
@@ -195,7 +195,7 @@ class ClusterCampaign:
         actor = self.actor_cls.options(resources={dut_resource(rig, board): 1}, num_cpus=0, max_restarts=0,
                                        max_task_retries=0, max_concurrency=4).remote(board, holder)
         try:
-            info = ray.get(actor.info.remote(), timeout=120)
+            info = ray.get(actor.info.remote(), timeout=OPEN_TIMEOUT_S)
         except Exception as exc:
             ray.kill(actor)
             raise HarnessError(f"station {rig}/{board}: {_cause(exc)}") from None
