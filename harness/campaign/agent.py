@@ -162,6 +162,7 @@ class StationService:
         self.placement = {"rig": self.rig.name, "rig_file": rig_file, "host": socket.gethostname(),
                           "resource": dut_resource(self.rig.name, board), "node_id": _node_id()}
         self.reservation = BoardReservation(self.rig.name, board, holder).acquire()
+        self.holder = self.reservation.holder
         self._scope = scoped_to_run(Path(holder.get("run_dir", ".")))
         self._scope.__enter__()
         self.bench = Bench(self.rig, [board]).__enter__()
@@ -170,7 +171,7 @@ class StationService:
         atexit.register(self.close)  # outputs off if the worker is asked to exit
 
     def info(self) -> dict[str, Any]:
-        return dict(self.placement, simulated=self.bench.station(self.board).board.simulated)
+        return dict(self.placement, simulated=self.bench.station(self.board).board.simulated, holder=self.holder)
 
     def measure(self, job: dict[str, Any]) -> Iterator[Any]:
         """Flash, check and measure one configuration; yields every store write as it happens."""

@@ -188,17 +188,9 @@ class ClusterCampaign:
             self._emit(board, ("_done", (), {}))
 
     def _open(self, ray: Any, rig: str, node: str, board: str) -> dict[str, Any]:
-        from harness.campaign.agent import dut_resource
-
         r = self.runner
         holder = {"campaign": r.campaign.name, "run_dir": str(r.run_dir), "driver": _driver_name()}
-        actor = self.actor_cls.options(resources={dut_resource(rig, board): 1}, num_cpus=0, max_restarts=0,
-                                       max_task_retries=0, max_concurrency=4).remote(board, holder)
-        try:
-            info = ray.get(actor.info.remote(), timeout=OPEN_TIMEOUT_S)
-        except Exception as exc:
-            ray.kill(actor)
-            raise HarnessError(f"station {rig}/{board}: {_cause(exc)}") from None
+        actor, info = open_station(ray, self.actor_cls, rig, board, holder)
         self.placements[f"{rig}/{board}"] = info.get("node_id") or node
         self._emit(board, ("log_event", (None, "cluster", f"station {rig}/{board} on {info.get('host')} "
                                                            f"(node {str(info.get('node_id'))[:12]})", "info"), {}))
@@ -270,6 +262,44 @@ class ClusterCampaign:
             ray.get(st["actor"].close.remote(), timeout=60)
         with contextlib.suppress(Exception):
             ray.kill(st["actor"], no_restart=True)
+
+
+def station_name(rig: str, board: str) -> str:
+    return f"station:{rig}/{board}"
+
+
+def open_station(ray: Any, actor_cls: Any, rig: str, board: str, holder: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """Start the station actor of ``rig``/``board`` on the node advertising it, named after the
+    board so that a second campaign finds it: the board is then reserved (BoardReserved, saying
+    by whom). On the node the actor also takes the board's file lock (harness.campaign.reserve)."""
+    from harness.campaign.agent import dut_resource
+    from harness.campaign.reserve import BoardReserved, describe
+
+    name = station_name(rig, board)
+    try:
+        held = ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError:
+        held = None
+    if held is not None:
+        try:
+            who = describe(ray.get(held.info.remote(), timeout=30).get("holder") or {})
+        except Exception:
+            who = "another campaign (its station is starting or stopping)"
+        raise BoardReserved(f"board {board} on rig {rig} is reserved by {who}")
+    try:
+        actor = actor_cls.options(name=name, namespace=NAMESPACE, resources={dut_resource(rig, board): 1},
+                                  num_cpus=0, max_restarts=0, max_task_retries=0, max_concurrency=4).remote(board, holder)
+    except ValueError:  # created meanwhile by another campaign
+        raise BoardReserved(f"board {board} on rig {rig} is reserved by another campaign") from None
+    try:
+        info = ray.get(actor.info.remote(), timeout=OPEN_TIMEOUT_S)
+    except Exception as exc:
+        ray.kill(actor)
+        text = str(exc)
+        if "is reserved by" in text:  # the node's file lock: someone outside this cluster drives it
+            raise BoardReserved(text[text.index("board "):].splitlines()[0]) from None
+        raise HarnessError(f"station {rig}/{board}: {_cause(exc)}") from None
+    return actor, info
 
 
 def _cause(exc: BaseException) -> str:

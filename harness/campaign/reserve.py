@@ -58,14 +58,19 @@ class BoardReservation:
             h = json.loads(self.path.read_text() or "{}")
         except (OSError, ValueError):
             h = {}
-        if not h:
-            return "another process"
-        return (f"campaign {h.get('campaign', '?')!r} (run folder {h.get('run_dir', '?')}, driver "
-                f"{h.get('driver', '?')}; station pid {h.get('pid', '?')} on {h.get('host', '?')} since "
-                f"{h.get('since', '?')})")
+        return describe(h)
 
     def release(self) -> None:
         if self._fd is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
+
+
+def describe(h: dict[str, Any]) -> str:
+    """Who holds a board, for the message a second campaign gets."""
+    if not h:
+        return "another process"
+    return (f"campaign {h.get('campaign', '?')!r} (run folder {h.get('run_dir', '?')}, driver "
+            f"{h.get('driver', '?')}; station pid {h.get('pid', '?')} on {h.get('host', '?')} since "
+            f"{h.get('since', '?')})")
