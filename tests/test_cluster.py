@@ -5,7 +5,7 @@ sim-nano33ble), each running its board's station with its own simulated N6705A. 
 
 * One rig's agent is killed (SIGKILL of its process group) part-way: its configuration in flight
   is recorded as interrupted, its other configuration as blocked, the other rig finishes; after
-  the agent rejoins, `--resume` completes the run with every (configuration, repetition) stored
+  the agent rejoins, `--resume` (through Ray Client, ray://) completes the run with every (configuration, repetition) stored
   exactly once, and the provenance says which rig and node measured each board.
 * A board held by one campaign's station cannot be driven by a second campaign."""
 
@@ -68,6 +68,8 @@ class LocalCluster:
         self.tmp = Path(tempfile.mkdtemp(prefix="hray", dir="/tmp"))  # short: Ray's socket paths
         self.port = free_port()
         self.address = f"127.0.0.1:{self.port}"
+        self.client_port = free_port()
+        self.client = f"ray://127.0.0.1:{self.client_port}"  # Ray Client, as a driver off the cluster uses
         self.env = {**os.environ, "HARNESS_HOME": str(ROOT), "RAY_TMPDIR": str(self.tmp),
                     "RAY_health_check_period_ms": "1000", "RAY_health_check_failure_threshold": "3",
                     "RAY_raylet_start_wait_time_s": "120", "RAY_USAGE_STATS_ENABLED": "0",
@@ -83,7 +85,7 @@ class LocalCluster:
         self.head = subprocess.Popen(
             [sys.executable, "-m", "ray.scripts.scripts", "start", "--head", "--block", f"--port={self.port}",
              "--node-ip-address=127.0.0.1", "--num-cpus=1", "--object-store-memory=100000000",
-             "--include-dashboard=false", "--disable-usage-stats", f"--ray-client-server-port={free_port()}",
+             "--include-dashboard=false", "--disable-usage-stats", f"--ray-client-server-port={self.client_port}",
              f"--temp-dir={self.tmp}"], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.wait_for(lambda: bool(self.live_resources()), "the Ray head is up")
 
@@ -218,7 +220,7 @@ def test_campaign_across_two_rigs_survives_a_rig_dropping_out(cluster: LocalClus
 
     cluster.start_agent("sim-a")  # the rig PC is back (a new node)
     again = harness(cluster, tmp_path, "run", str(TWO), "--run-dir", str(run_dir), "--resume", "--no-report",
-                    "--cluster", cluster.address, "--cluster-wait", "60")
+                    "--cluster", cluster.client, "--cluster-wait", "60")
     out, _ = again.communicate(timeout=900)
     assert again.returncode == 0, out
 

@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 from typing import Annotated, Any
@@ -145,8 +144,8 @@ def fetch_blob(sha256: str, ref: Any, name: str) -> Path:
 class StationService:
     """One board of this node's rig, for one campaign (a Ray actor): takes the board's
     reservation, opens its bench (probe, serial, monitor; the simulated parts start here when the
-    rig file says 'sim') and keeps it open; ``measure`` streams back the store writes of one
-    configuration as events (harness.campaign.stations)."""
+    rig file says 'sim') and keeps it open; ``measure`` runs one configuration, whose store
+    writes the driver collects as events with ``events`` (harness.campaign.stations)."""
 
     def __init__(self, board: str, holder: dict[str, Any]):
         from harness.campaign.bench import Bench
@@ -173,30 +172,32 @@ class StationService:
     def info(self) -> dict[str, Any]:
         return dict(self.placement, simulated=self.bench.station(self.board).board.simulated, holder=self.holder)
 
-    def measure(self, job: dict[str, Any]) -> Iterator[Any]:
-        """Flash, check and measure one configuration; yields every store write as it happens."""
+    def measure(self, job: dict[str, Any]) -> None:
+        """Start flashing, checking and measuring one configuration; its store writes are then
+        collected with ``events`` (polled: works over Ray Client too)."""
         from dataclasses import replace
 
         from harness.campaign.runner import CampaignRunner
         from harness.campaign.stations import StationCancelled, StoreProxy
 
+        if getattr(self, "_thread", None) is not None and self._thread.is_alive():
+            raise HarnessError(f"station {self.board} is already measuring a configuration")
         prep = job["prep"]
         firmware = fetch_blob(job["firmware_sha256"], job["firmware_ref"], job["firmware_name"])
         samples = fetch_blob(job["samples_sha256"], job["samples_ref"], "samples.npz")
         build = replace(prep.build, hex=firmware if firmware.suffix == ".hex" else None,
                         elf=firmware if firmware.suffix == ".elf" else prep.build.elf)
         prep = replace(prep, build=build, artifact_dir=samples.parent)
-        events: queue.Queue[Any] = queue.Queue()
-        stop = threading.Event()
-        done = object()
+        self._events: queue.Queue[Any] = queue.Queue()
+        self._stop = threading.Event()
 
         def emit(ev: Any) -> None:
-            if stop.is_set():
+            if self._stop.is_set():
                 raise StationCancelled(self.board)
             name, args, kwargs = ev
             if name == "add_provenance":  # where the board was: rig, node, host
                 kwargs = {**kwargs, "extra": {**(kwargs.get("extra") or {}), "placement": self.placement}}
-            events.put((name, args, kwargs))
+            self._events.put((name, args, kwargs))
 
         def work() -> None:
             try:
@@ -205,20 +206,30 @@ class StationService:
                 runner.store = StoreProxy(job["run_dir"], {prep.point.config_id: job["snapshot"]}, emit)
                 runner._measure(self.bench, prep)
             except BaseException as exc:  # handed to the driver as an event
-                events.put(("_error", (f"{type(exc).__name__}: {exc}",), {}))
+                self._events.put(("_error", (f"{type(exc).__name__}: {exc}",), {}))
             finally:
-                events.put(done)
+                self._events.put(("_finished", (), {}))
 
-        t = threading.Thread(target=work, name=f"station-{self.board}", daemon=True)
-        t.start()
+        self._thread = threading.Thread(target=work, name=f"station-{self.board}", daemon=True)
+        self._thread.start()
+
+    def events(self, wait_s: float = 1.0, most: int = 256) -> list[Any]:
+        """The store writes taken since the last call (waits up to ``wait_s`` for the first);
+        the last one of a configuration is ``("_finished", (), {})``."""
+        out: list[Any] = []
         try:
-            while (ev := events.get()) is not done:
-                yield ev
-        finally:
-            stop.set()
+            out.append(self._events.get(timeout=wait_s))
+            while len(out) < most:
+                out.append(self._events.get_nowait())
+        except queue.Empty:
+            pass
+        return out
 
     def close(self) -> None:
         """Outputs off (confirmed), sessions closed, reservation released; safe to call twice."""
+        stop = getattr(self, "_stop", None)
+        if stop is not None:
+            stop.set()
         bench, self.bench = getattr(self, "bench", None), None
         if bench is not None:
             bench.close()

@@ -2,7 +2,7 @@
 compresses and builds ahead (its preparation worker, as on one rig), places one station actor
 (harness.campaign.agent.StationService) per DUT on the node advertising ``dut:<rig>/<board>``,
 hands each configuration of a board type to a station of that type, and applies the events its
-station streams back to the run's SQLite store, which only the driver writes: durability and
+station sends back (polled, so Ray Client works too) to the run's SQLite store, which only the driver writes: durability and
 resume are those of a local run.
 
 A station whose node drops out: its configuration in flight is recorded as interrupted (what it
@@ -31,6 +31,7 @@ from harness.errors import HarnessError
 LOG = logging.getLogger("harness.campaign")
 NAMESPACE = "harness"
 OPEN_TIMEOUT_S = 90.0  # a station starts its bench (simulated parts included) within this
+EVENTS_TIMEOUT_S = 60.0  # a station answers a poll for events within this (it waits 1 s)
 
 
 def connect(address: str) -> Any:
@@ -236,14 +237,17 @@ class ClusterCampaign:
         job = {"campaign": self.runner.campaign, "prep": prep, "run_dir": str(self.runner.run_dir),
                "snapshot": snap, "firmware_sha256": fw_sha, "firmware_ref": fw_ref, "firmware_name": firmware.name,
                "samples_sha256": s_sha, "samples_ref": s_ref}
+        actor = st["actor"]
         try:
-            for ref in st["actor"].measure.options(num_returns="streaming").remote(job):
-                name, args, kwargs = ray.get(ref)
-                if name == "_error":
-                    raise HarnessError(args[0])
-                # keep the driver's snapshot in step (a later configuration on another station reads it)
-                getattr(proxy, name)(*args, **kwargs)
-            return True
+            ray.get(actor.measure.remote(job), timeout=OPEN_TIMEOUT_S)
+            while True:
+                for name, args, kwargs in ray.get(actor.events.remote(), timeout=EVENTS_TIMEOUT_S):
+                    if name == "_finished":
+                        return True
+                    if name == "_error":
+                        raise HarnessError(args[0])
+                    # through the driver's proxy: its snapshot stays in step, the event goes to the store
+                    getattr(proxy, name)(*args, **kwargs)
         except HarnessError as exc:
             proxy.set_status(cid, "failed", f"station {st['rig']}/{st['board']}: {exc}")
             return True
