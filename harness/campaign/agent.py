@@ -18,12 +18,15 @@ import sys
 import threading
 from pathlib import Path
 from types import ModuleType
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from harness.config.rig import RigConfig
 from harness.errors import HarnessError
+
+if TYPE_CHECKING:
+    from harness.campaign.bench import Bench
 
 RIG_ENV = "HARNESS_AGENT_RIG"  # the rig file of the node, inherited by its Ray workers
 DUT_PREFIX, ANALYZER_PREFIX = "dut:", "analyzer:"
@@ -160,16 +163,27 @@ class StationService:
         self.board = board
         self.placement = {"rig": self.rig.name, "rig_file": rig_file, "host": socket.gethostname(),
                           "resource": dut_resource(self.rig.name, board), "node_id": _node_id()}
-        self.reservation = BoardReservation(self.rig.name, board, holder).acquire()
-        self.holder = self.reservation.holder
-        self._scope = scoped_to_run(Path(holder.get("run_dir", ".")))
-        self._scope.__enter__()
-        self.bench = Bench(self.rig, [board]).__enter__()
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._events: queue.Queue[Any] = queue.Queue()
+        self.bench: Bench | None = None
+        self._scope: Any = None
+        reservation = BoardReservation(self.rig.name, board, holder).acquire()
+        self.reservation: BoardReservation | None = reservation
+        self.holder = reservation.holder
+        try:
+            self._scope = scoped_to_run(Path(holder.get("run_dir", ".")))
+            self._scope.__enter__()
+            self.bench = Bench(self.rig, [board]).__enter__()
+        except BaseException:
+            self.close()  # the reservation is not kept by a station that never started
+            raise
         import atexit
 
         atexit.register(self.close)  # outputs off if the worker is asked to exit
 
     def info(self) -> dict[str, Any]:
+        assert self.bench is not None, "station closed"
         return dict(self.placement, simulated=self.bench.station(self.board).board.simulated, holder=self.holder)
 
     def measure(self, job: dict[str, Any]) -> None:
@@ -180,7 +194,7 @@ class StationService:
         from harness.campaign.runner import CampaignRunner
         from harness.campaign.stations import StationCancelled, StoreProxy
 
-        if getattr(self, "_thread", None) is not None and self._thread.is_alive():
+        if self._thread is not None and self._thread.is_alive():
             raise HarnessError(f"station {self.board} is already measuring a configuration")
         prep = job["prep"]
         firmware = fetch_blob(job["firmware_sha256"], job["firmware_ref"], job["firmware_name"])
@@ -188,7 +202,10 @@ class StationService:
         build = replace(prep.build, hex=firmware if firmware.suffix == ".hex" else None,
                         elf=firmware if firmware.suffix == ".elf" else prep.build.elf)
         prep = replace(prep, build=build, artifact_dir=samples.parent)
-        self._events: queue.Queue[Any] = queue.Queue()
+        bench = self.bench
+        if bench is None:
+            raise HarnessError(f"station {self.board} is closed")
+        self._events = queue.Queue()
         self._stop = threading.Event()
 
         def emit(ev: Any) -> None:
@@ -204,7 +221,7 @@ class StationService:
                 runner = CampaignRunner(job["campaign"], self.rig, Path(job["run_dir"]), cache_dir=node_cache(),
                                         parallel_stations=False)
                 runner.store = StoreProxy(job["run_dir"], {prep.point.config_id: job["snapshot"]}, emit)
-                runner._measure(self.bench, prep)
+                runner._measure(bench, prep)
             except BaseException as exc:  # handed to the driver as an event
                 self._events.put(("_error", (f"{type(exc).__name__}: {exc}",), {}))
             finally:
@@ -230,15 +247,18 @@ class StationService:
         stop = getattr(self, "_stop", None)
         if stop is not None:
             stop.set()
-        bench, self.bench = getattr(self, "bench", None), None
+        bench: Bench | None = getattr(self, "bench", None)
+        self.bench = None
         if bench is not None:
             bench.close()
-        scope, self._scope = getattr(self, "_scope", None), None
+        scope = getattr(self, "_scope", None)
+        self._scope = None
         if scope is not None:
             scope.__exit__(None, None, None)
         res = getattr(self, "reservation", None)
         if res is not None:
             res.release()
+            self.reservation = None
 
 
 def _node_id() -> str | None:

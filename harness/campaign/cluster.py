@@ -231,9 +231,9 @@ class ClusterCampaign:
                         snap: Snapshot) -> bool:
         """Measure on the station; False when the station died (configuration interrupted)."""
         cid = prep.point.config_id
-        firmware = Path(prep.build.hex or prep.build.elf)
+        firmware = Path(str(prep.build.hex or prep.build.elf))
         fw_sha, fw_ref = self.blobs.put(firmware)
-        s_sha, s_ref = self.blobs.put(Path(prep.artifact_dir) / "samples.npz")
+        s_sha, s_ref = self.blobs.put(Path(str(prep.artifact_dir)) / "samples.npz")
         job = {"campaign": self.runner.campaign, "prep": prep, "run_dir": str(self.runner.run_dir),
                "snapshot": snap, "firmware_sha256": fw_sha, "firmware_ref": fw_ref, "firmware_name": firmware.name,
                "samples_sha256": s_sha, "samples_ref": s_ref}
