@@ -38,6 +38,7 @@ STAGE_COMMANDS: list[tuple[str, str, str, str]] = [
     ("report", "harness.report.cli", "report", "Write paper-style tables and plots for a campaign run."),
     ("compare", "harness.report.cli", "compare", "Compare a current run against a baseline (regression gate for CI)."),
     ("validate", "harness.config.cli", "validate", "Check board, rig and campaign files without running anything."),
+    ("agent", "harness.campaign.agent", "agent", "Join this rig PC to a Ray cluster (harness run --cluster)."),
 ]
 SUB_APPS: list[tuple[str, str, str]] = [
     ("rig", "harness.instruments.cli", "Inspect the bench: probes, serial ports, instruments (rig doctor)."),

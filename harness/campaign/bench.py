@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,9 @@ class Station:
     monitor: PowerMonitor | None = None  # opened on first use
     sources: list[TimingSource] = field(default_factory=list)
     powered: bool = False
+    # held for every exchange with the power monitor: shared by the stations of one N6705A
+    # mainframe, whose acquisition trigger is per mainframe (harness.campaign.arbiter)
+    monitor_lock: Any = field(default_factory=threading.RLock)
 
     @property
     def serial_url(self) -> str:
@@ -72,9 +76,12 @@ class Bench:
             if dut is None:
                 raise StageError(f"board {name!r} is not on rig {self.rig.name!r}")
             configs[name] = (load_board(name), dut)
+        from harness.campaign.arbiter import monitor_locks
+
         self.resources = RigResources(self.rig, [b for b, _ in configs.values()]).start()
+        locks = monitor_locks(self.rig, list(configs))
         for name, (board, dut) in configs.items():
-            self.stations[name] = Station(board, dut, self.resources)
+            self.stations[name] = Station(board, dut, self.resources, monitor_lock=locks[name])
 
     def station(self, board: str) -> Station:
         return self.stations[board]
@@ -89,8 +96,9 @@ class Bench:
         res = st.resources.monitor(st.board.name)
         if res is not None:
             driver = registry.load(registry.POWER_MONITORS, res.driver)
-            st.monitor = driver.from_resource(res)
-            st.monitor.apply_supply(st.board.supply, settle_s=self.rig.power_analyzer.settle_s)
+            with st.monitor_lock:
+                st.monitor = driver.from_resource(res)
+                st.monitor.apply_supply(st.board.supply, settle_s=self.rig.power_analyzer.settle_s)
         st.sources = build_timing_sources(self.rig, st.board, with_monitor=st.monitor is not None)
         if not st.sources:
             raise StageError(f"rig {self.rig.name!r}: no timing source left for {st.board.name} "
@@ -128,7 +136,8 @@ class Bench:
 
     def _switch_off(self, st: Station) -> None:
         assert st.monitor is not None
-        msg = switch_off_confirmed(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}")
+        with st.monitor_lock:  # never while another station's measurement holds this instrument
+            msg = switch_off_confirmed(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}")
         if msg is not None:
             self.off_unconfirmed.append(msg)
 

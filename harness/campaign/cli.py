@@ -19,6 +19,10 @@ def run(
     build_option: list[str] = typer.Option(
         [], "--build-option", help="Set a build option on every build variant: opt_level=O0, dsp=false, "
                                    "backend=cmsis-nn, sparse=off, extra_cflags='[\"-DX=1\"]', template=mbed (repeatable)."),
+    cluster: str = typer.Option(None, "--cluster", help="Run on a Ray cluster whose rig PCs run `harness agent` "
+                                                         "(ray://<head>:10001, <head>:6379 or auto); see docs/cluster.md."),
+    cluster_wait: float = typer.Option(60.0, "--cluster-wait", min=0, max=86400,
+                                       help="With --cluster: seconds to wait for a node with a missing board."),
 ) -> None:
     """Run a benchmark campaign unattended: for every model x compression x numeric type x board,
     compress (cached), build (cached), flash, verify the board's model hash and outputs, take n
@@ -42,6 +46,7 @@ def run(
         print_plan(campaign, run_dir=run_dir)
         return
     summary = run_campaign(campaign, rig=rig, resume=resume, new=new, run_dir=run_dir,
-                           retry_failed=retry_failed, write_report=report, build_options=build_option or None)
+                           retry_failed=retry_failed, write_report=report, build_options=build_option or None,
+                           cluster=cluster, cluster_wait_s=cluster_wait)
     if summary.failed:
         raise typer.Exit(1)

@@ -77,9 +77,8 @@ def open_link(st: Station, inference_timeout_s: float, wait_s: float = 10.0) -> 
 
 def _fault_check(st: Station) -> Callable[[], str | None]:
     """Why the board stopped answering (a simulated board's fault), asked while the link waits so
-    a fault ends the wait at once. Station.diagnosis() on the instruments branch, sim_error()
-    before it: the two branches are merged mid-flight; keep only diagnosis after the merge."""
-    return getattr(st, "diagnosis", None) or st.sim_error
+    a fault ends the wait at once."""
+    return st.diagnosis
 
 
 def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int) -> AccuracyCheck | None:
@@ -120,9 +119,10 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     lat = calib.latencies_s()[0]
     tint0 = bench.rig.power_analyzer.sample_interval_s
     if lat is None and pa is not None:  # a 24-bit SysTick wrapped: the inference is long; time it on the monitor
-        lat = _healing(bench, st, lambda: calibrate_latency(
-            pa, link, st.board.clock_hz, MeasureSettings(warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint0),
-            trigger))
+        with st.monitor_lock:
+            lat = _healing(bench, st, lambda: calibrate_latency(
+                pa, link, st.board.clock_hz, MeasureSettings(warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint0),
+                trigger))
     # the rig's interval, coarsened only when a long inference would not fit the digitizer
     tint = max(tint0, 2.0 * lat / 400_000) if lat is not None else tint0
     settings = MeasureSettings(n=1, warmup=0, gap_us=IDLE_GAP_US, sample_interval_s=tint,
@@ -136,7 +136,8 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
         return m
 
     for rep in reps:
-        m = _healing(bench, st, one)
+        with st.monitor_lock:  # one measurement window at a time per mainframe (harness.campaign.arbiter)
+            m = _healing(bench, st, one)
         store_one(rep, m, calib, records[0] if records else None)
 
 

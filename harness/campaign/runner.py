@@ -38,11 +38,12 @@ class RunSummary:
 
 class CampaignRunner:
     def __init__(self, campaign: CampaignConfig, rig: RigConfig, run_dir: Path, *, cache_dir: Path,
-                 retry_failed: bool = False, display: Any = None):
+                 retry_failed: bool = False, display: Any = None, parallel_stations: bool = True):
         self.campaign = campaign
         self.rig = rig
         self.run_dir = run_dir
         self.retry_failed = retry_failed
+        self.parallel_stations = parallel_stations  # every board of the rig measured at once
         self.clock = StageClock()
         self.preparer = Preparer(campaign, run_dir, cache_dir, self.clock, mbed_os=rig.mbed_os)
         self.display = display  # harness.campaign.display.Display or None
@@ -254,6 +255,11 @@ class CampaignRunner:
             try:
                 with self._flash_scope(boards), Bench(self.rig, boards) if boards else _NoBench() as bench:
                     self._bench = bench
+                    if self.parallel_stations and len(boards) > 1:  # a station per board (campaign.stations)
+                        from harness.campaign.stations import run_parallel
+
+                        run_parallel(self, bench, todo, futures)
+                        todo, futures = [], []
                     for p, fut in zip(todo, futures, strict=True):
                         if self.display is not None:
                             self.display.begin(p)

@@ -40,7 +40,8 @@ def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
 
 def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: bool = False, new: bool = False,
                  run_dir: Path | None = None, retry_failed: bool = False, write_report: bool = True,
-                 console: Console | None = None, build_options: list[str] | None = None) -> RunSummary:
+                 console: Console | None = None, build_options: list[str] | None = None,
+                 cluster: str | None = None, cluster_wait_s: float = 60.0) -> RunSummary:
     from harness.config.loader import find_config
 
     console = console or Console()
@@ -61,13 +62,15 @@ def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: b
 
     lock = RunLock(run_dir).acquire()  # one `harness run` per run folder, until this one returns
     try:
-        return _run_locked(campaign, campaign_text, rig_cfg, out, run_dir, retry_failed, write_report, console, lock)
+        return _run_locked(campaign, campaign_text, rig_cfg, out, run_dir, retry_failed, write_report, console, lock,
+                           (cluster, cluster_wait_s))
     finally:
         lock.release()
 
 
 def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_dir: Path, retry_failed: bool,
-                write_report: bool, console: Console, lock: Any) -> RunSummary:
+                write_report: bool, console: Console, lock: Any,
+                cluster: tuple[str | None, float] = (None, 0.0)) -> RunSummary:
     from harness.campaign.display import Display
     from harness.store import ResultStore
 
@@ -87,9 +90,14 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
             runner: CampaignRunner | None = None
             try:
                 runner = CampaignRunner(campaign, rig_cfg, run_dir, cache_dir=out / ".cache", retry_failed=retry_failed)
+                on_cluster = None
+                if cluster[0]:  # harness run --cluster: stations on the Ray cluster's rig nodes
+                    from harness.campaign.cluster import ClusterCampaign
+
+                    on_cluster = ClusterCampaign(runner, cluster[0], cluster[1])
                 with Display(console) as display:
                     runner.display = display
-                    summary = runner.run(store)
+                    summary = (on_cluster or runner).run(store)
                 status = "completed"
             finally:
                 store.end_run(status)
@@ -107,6 +115,11 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
         paths = report(run_dir)
         for p in paths.get("report", []):
             console.print(f"report: {p}")
+    if on_cluster is not None and (on_cluster.blocked or on_cluster.interrupted):
+        for cid, why in {**on_cluster.interrupted, **on_cluster.blocked}.items():
+            console.print(f"[yellow]{cid}: {why}[/]")
+        raise HarnessError(f"{len(on_cluster.interrupted)} configuration(s) interrupted, {len(on_cluster.blocked)} "
+                           "blocked (see above): run again with --resume when their rigs are back")
     if summary.off_unconfirmed:  # never swallowed: the last thing on screen, and a failing exit
         for msg in summary.off_unconfirmed:
             console.print(f"[bold red]SAFETY: {msg}[/]")

@@ -52,6 +52,10 @@ def serve(
     duration: Annotated[
         float | None, typer.Option("--for", help="Stop after this many seconds (default: until Ctrl-C)")
     ] = None,
+    write_rig: Annotated[
+        Path | None, typer.Option("--write-rig", help="Write a rig file of the served endpoints (no 'sim' left): "
+                                                      "`harness run --rig` it from another process")
+    ] = None,
 ) -> None:
     """Start the simulated rig and print its endpoints (serial URLs, probe uids, pyOCD remote
     servers, VISA resource); runs until Ctrl-C."""
@@ -71,6 +75,16 @@ def serve(
         typer.echo(
             f"power analyzer: {sim_rig.visa_resource or '- (not available)'}",
         )
+        if write_rig is not None:
+            from harness.config import load_rig
+            from harness.sim.served import write_served_rig
+
+            if board:
+                raise typer.BadParameter("--write-rig serves a rig file's boards: drop --board", param_hint="--write-rig")
+            try:
+                typer.echo(f"rig file: {write_served_rig(load_rig(rig), sim_rig, write_rig)}")
+            except (ValueError, OSError) as exc:
+                raise typer.BadParameter(str(exc), param_hint="--write-rig") from None
         typer.echo("ready (Ctrl-C to stop)")
         end = time.monotonic() + duration if duration is not None else None
         reported: set[str] = set()

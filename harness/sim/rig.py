@@ -208,6 +208,10 @@ def _serve_probe(uid: str, timeout: float = 5.0) -> Any:
     return server
 
 
+def _emulated_here(dut: DutSettings) -> bool:
+    return dut.serial == "sim" or dut.probe is None or dut.probe.startswith("sim:")
+
+
 class RigResources:
     """Every address a campaign needs, per board, with the rig file's 'sim' values resolved
     once into ordinary ones: the simulated board's serial URL and ``sim:`` probe, the simulated
@@ -230,7 +234,9 @@ class RigResources:
 
     def start(self) -> RigResources:
         pa = self.rig.power_analyzer
-        sims = [b for b in self.boards.values() if b.simulated]
+        # a simulated board is emulated here unless the rig file reaches one served elsewhere
+        # (`harness sim serve --write-rig`: remote: probe, socket:// serial)
+        sims = [b for b in self.boards.values() if b.simulated and _emulated_here(self._dut(b.name))]
         sim_n6705a = pa.kind == "n6705a" and pa.resource == "sim"
         for name, board in self.boards.items():
             if self._dut(name).serial == "sim" and not board.simulated:

@@ -1,0 +1,53 @@
+"""Fast checks of the cluster's naming and of the optional extra staying optional."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+
+from harness.campaign.agent import parse_dut_resource, ray_start_command, resources_for
+from harness.config import load_rig
+
+
+def test_resources_name_every_dut_and_the_analyzer() -> None:
+    rig = load_rig("sim-two")
+    assert resources_for(rig) == {"dut:sim-two/sim-m4": 1.0, "dut:sim-two/sim-nano33ble": 1.0,
+                                  "analyzer:sim-two/n6705a": 1.0}
+    assert parse_dut_resource("dut:sim-two/sim-m4") == ("sim-two", "sim-m4")
+    assert parse_dut_resource("analyzer:sim-two/n6705a") is None
+    assert parse_dut_resource("dut:/x") is None and parse_dut_resource("CPU") is None
+    cmd = ray_start_command(rig, "10.0.0.5:6379", 1, 100)
+    assert "--block" in cmd and "--address=10.0.0.5:6379" in cmd and "--object-store-memory=100000000" in cmd
+    assert any(a.startswith("--resources=") and "dut:sim-two/sim-m4" in a for a in cmd)
+
+
+def test_the_cli_does_not_import_ray() -> None:
+    code = "import sys, harness.cli; print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+
+
+def test_agent_rejects_a_client_address_and_an_unknown_rig() -> None:
+    run = [sys.executable, "-m", "harness.cli", "agent"]
+    bad = subprocess.run([*run, "--rig", "sim-a", "--address", "ray://h:10001"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode != 0 and "GCS address" in bad.stdout + bad.stderr
+    missing = subprocess.run([*run, "--rig", "no-such-rig", "--address", "h:6379"], capture_output=True, text=True,
+                             timeout=120)
+    assert missing.returncode != 0 and "no-such-rig" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_served_rig_file_has_no_sim_left() -> None:
+    from harness.sim.rig import SimRig
+    from harness.sim.served import served_rig_toml
+
+    rig = load_rig("sim-a")
+    with SimRig.from_rig(rig, pyocd_servers=True) as sim:
+        text = served_rig_toml(rig, sim)
+        served = tomllib.loads(text)
+        assert served["name"] == "sim-a-served"
+        (dut,) = served["duts"]
+        assert dut["probe"] == sim["sim-m4"].pyocd_remote and dut["serial"] == sim["sim-m4"].serial_url
+        assert served["power_analyzer"]["resource"] == sim.visa_resource
+        assert "sim" not in (dut["serial"], served["power_analyzer"]["resource"])
