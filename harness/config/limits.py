@@ -44,7 +44,7 @@ class OutputRange:
     model: str
     v_max: float
     i_max: float
-    ovp_max: float
+    ovp_max: float | None  # None: the instrument has no programmable OVP (the harness enforces ovp_v)
 
 
 # Keysight N6700-family modules that fit the N6705 mainframe (datasheet output ratings).
@@ -70,9 +70,9 @@ INSTRUMENT_RANGE: dict[str, OutputRange] = {
                           max(r.i_max for r in N6705_MODULES.values()),
                           max(r.ovp_max for r in N6705_MODULES.values())),
     # Nordic PPK2 source-meter mode: 0.8-5.0 V, up to 1 A (PPK2 user guide).
-    "ppk2": OutputRange("PPK2 source meter", 5.0, 1.0, 5.0),
+    "ppk2": OutputRange("PPK2 source meter", 5.0, 1.0, None),
     # Joulescope JS110/JS220 sit in line with the board's own supply: +-15 V, 10 A continuous (datasheets).
-    "joulescope": OutputRange("Joulescope (in line)", 15.0, 10.0, 15.0),
+    "joulescope": OutputRange("Joulescope (in line)", 15.0, 10.0, None),
 }
 
 # -- names that become file or folder names ----------------------------------------------------

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.config import endpoints as E
 from harness.config import limits as L
@@ -72,11 +72,6 @@ class PowerAnalyzerSettings(_Strict):
                                      description="Requested interval; the analyzer quantises it")
     settle_s: float = Field(0.2, ge=0, le=L.MAX_SETTLE_S, description="Wait after switching the output on")
 
-    @field_validator("resource")
-    @classmethod
-    def _resource(cls, v: str) -> str:
-        return v if v == "sim" else E.check_visa_resource(v)
-
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, v: str) -> str:
@@ -84,17 +79,16 @@ class PowerAnalyzerSettings(_Strict):
 
         return _registered(POWER_MONITORS, v, ("none",))
 
-    @model_validator(mode="after")
-    def _address_for_driver(self) -> PowerAnalyzerSettings:
+    @field_validator("resource")
+    @classmethod
+    def _address_for_driver(cls, v: str, info: ValidationInfo) -> str:
         """The resource's syntax is the driver's to judge (VISA string, serial port, device path)."""
         from harness.instruments.registry import check_monitor_address
 
-        if self.kind != "none" and self.resource != "sim":
-            try:
-                check_monitor_address(self.kind, self.resource)
-            except ValueError as exc:
-                raise ValueError(f"resource: {exc}") from None
-        return self
+        kind = info.data.get("kind")
+        if kind and kind != "none" and v != "sim":
+            check_monitor_address(kind, v)
+        return v
 
 
 class TimingSettings(_Strict):
@@ -209,9 +203,11 @@ def supply_problems(rig: RigConfig, index: int, board: BoardConfig) -> list[str]
         return []
     s, out = board.supply, []
     where = f"field 'duts.{index}' (board {board.name!r}, channel {dut.analyzer_channel}, {rng.model})"
-    if s.abs_max_v > rng.v_max or s.nominal_v > rng.v_max:
+    if rng.ovp_max is not None and s.abs_max_v > rng.v_max:  # its OVP could not be set to the board's
         out.append(f"{where}: supply abs_max_v={s.abs_max_v} V is beyond the output's {rng.v_max} V range")
-    if s.ovp_v > rng.ovp_max:
+    if s.nominal_v > rng.v_max:
+        out.append(f"{where}: supply nominal_v={s.nominal_v} V is beyond the output's {rng.v_max} V range")
+    if rng.ovp_max is not None and s.ovp_v > rng.ovp_max:
         out.append(f"{where}: supply ovp_v={s.ovp_v} V is beyond the output's OVP range {rng.ovp_max} V")
     if s.current_limit_a > rng.i_max:
         out.append(f"{where}: supply current_limit_a={s.current_limit_a} A is beyond the output's {rng.i_max} A")

@@ -95,14 +95,11 @@ class N6705A:
 
     @classmethod
     def check_address(cls, address: str) -> None:
-        """A VISA resource string (TCPIP0::<ip>::5025::SOCKET, USB0::0x0957::..., GPIB0::5::INSTR)."""
-        from pyvisa import rname
+        """A VISA resource string (TCPIP0::<ip>::5025::SOCKET, USB0::0x0957::..., GPIB0::5::INSTR)
+        with a sane host and port: the same check as every VISA address of a rig file."""
+        from harness.config.endpoints import check_visa_resource
 
-        try:
-            rname.parse_resource_name(address)
-        except Exception as exc:
-            raise ValueError(f"{address!r} is not a VISA resource string ({exc}); e.g. "
-                             "TCPIP0::192.0.2.10::5025::SOCKET or USB0::0x0957::0x0F07::MY12345678::INSTR") from None
+        check_visa_resource(address)
 
     def reconnect(self, restore: bool = True) -> None:
         """Close the broken session, reopen with backoff, check the same mainframe and module
