@@ -58,12 +58,17 @@ def test_second_harness_run_on_one_folder_is_refused(tmp_path: Path) -> None:
         first.wait(timeout=30)
     # the OS dropped the dead holder's lock: the next run takes over (and says so in its log)
     third = _harness("run", str(CAMPAIGN), "--run-dir", str(run_dir), "--resume", "--no-report", cwd=tmp_path, env=env)
+    log_path = run_dir / "campaign.log"
     try:
         _wait_for_holder(run_dir, third.pid, third)
+        deadline = time.monotonic() + 120
+        while "stale lock" not in (log_path.read_text() if log_path.exists() else ""):
+            assert third.poll() is None and time.monotonic() < deadline, "the takeover was never logged"
+            time.sleep(0.1)
     finally:
         third.send_signal(signal.SIGTERM)
         third.wait(timeout=60)
-    log = (run_dir / "campaign.log").read_text()
+    log = log_path.read_text()
     assert "stale lock of `harness run" in log and f"pid {first.pid}" in log
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from harness.campaign.build_options import BuildOptions
 from harness.campaign.prebuilt import PrebuiltFirmware
@@ -63,8 +63,12 @@ class ModelSettings(_Strict):
 
     @field_validator("arch")
     @classmethod
-    def _arch(cls, v: str) -> str:
-        """A zoo name or an existing .onnx file; caught here, not after an hour of training."""
+    def _arch(cls, v: str, info: ValidationInfo) -> str:
+        """A zoo name or an existing .onnx file; caught here, not after an hour of training.
+        Checked for files (load_model passes a context); settings the harness builds itself,
+        such as a prebuilt-firmware point whose arch is its image, are not user input."""
+        if info.context is None:
+            return v
         from harness.config.zoo import check_arch
 
         return check_arch(v)
