@@ -70,6 +70,8 @@ class CompressionSettings(_Strict):
     max_macs: int | None = Field(None, gt=0, description="Resource-aware pruning: MAC budget")
     qat_epochs: float = Field(0, ge=0, description="Quantization-aware fine-tuning epochs (0 = post-training only)")
     models: list[str] = Field(default_factory=list, description="Apply to these model ids only (default: every model)")
+    retrain_epochs: float | None = Field(
+        None, ge=0, description="Retraining epochs per pruning run for this setting (default: the model's)")
     allocation: Literal["uniform", "macs", "latency"] = Field(
         "uniform", description="Structural: how the rate is shared by the layers: one keep-fraction for all (the "
         "paper), or greedy by MACs / estimated latency saved per importance lost (resource-aware, seed 004)")
