@@ -9,6 +9,7 @@ labelled synthetic stand-in (``download`` fetches the full sets for users with i
 from __future__ import annotations
 
 import gzip
+import logging
 import pickle
 import struct
 import urllib.request
@@ -83,6 +84,7 @@ def load_dataset(
         ds = _load(fallback if fallback != "synthetic" else name, None, seed, test_fraction,
                    "synthetic" if fallback == "synthetic" else "auto", train_size, test_size)  # fmt: skip
         ds.note = f"fallback: {exc}"
+        logging.getLogger("harness.compress").warning("dataset %s unavailable, using %s instead: %s", name, fallback, exc)
     if resize and ds.x_train.shape[-1] != resize:
         ds.x_train, ds.x_test = _resize(ds.x_train, resize), _resize(ds.x_test, resize)
         ds.split += f"; resized to {resize}x{resize}"

@@ -170,9 +170,13 @@ class Pipeline:
             spec.validate()
         return spec
 
+    def _retrain_epochs(self) -> float:
+        own = self.req.compression.retrain_epochs
+        return self.req.model.retrain_epochs if own is None else own
+
     def _retrain(self) -> P.RetrainConfig:
         m = self.req.model
-        return P.RetrainConfig(m.retrain_epochs, m.lr, m.batch_size, self.req.seed)
+        return P.RetrainConfig(self._retrain_epochs(), m.lr, m.batch_size, self.req.seed)
 
     def pruned(self, base: nn.Module, base_key: str, base_acc: float) -> tuple[nn.Module, float]:
         spec = self.spec()
@@ -182,7 +186,7 @@ class Pipeline:
         c = self.req.compression
         if c.target_relative_accuracy is not None:
             return self.search(base, base_key, base_acc, spec)
-        k = cache_mod.key(STAGE_VERSION, base_key, self._spec_key(spec), self.req.model.retrain_epochs)
+        k = cache_mod.key(STAGE_VERSION, base_key, self._spec_key(spec), self._retrain_epochs())
 
         def fresh() -> dict[str, Any]:
             res = P.prune(base, spec, self.data, self._retrain(), progress=self.progress, evaluate=self._acc)
@@ -211,7 +215,7 @@ class Pipeline:
             path.append(rate)
             step_spec = copy.copy(spec)
             step_spec.rate = rate
-            k = cache_mod.key(STAGE_VERSION, base_key, self._spec_key(step_spec), path, self.req.model.retrain_epochs)
+            k = cache_mod.key(STAGE_VERSION, base_key, self._spec_key(step_spec), path, self._retrain_epochs())
 
             def fresh(model: nn.Module = model, step_spec: P.PruneSpec = step_spec, prev: float = prev) -> dict[str, Any]:
                 res = P.prune(model, step_spec, self.data, self._retrain(), start_rate=prev, original_params=original,

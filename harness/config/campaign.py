@@ -99,6 +99,8 @@ class CompressionSettings(_Strict):
 
     models: list[str] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
                               description="Apply to these model ids only (default: every model)")
+    retrain_epochs: float | None = Field(
+        None, ge=0, le=L.MAX_EPOCHS, description="Retraining epochs per pruning run for this setting (default: the model's)")
     allocation: Literal["uniform", "macs", "latency"] = Field(
         "uniform", description="Structural: how the rate is shared by the layers: one keep-fraction for all (the "
         "paper), or greedy by MACs / estimated latency saved per importance lost (resource-aware, seed 004)")
