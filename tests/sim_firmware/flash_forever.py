@@ -1,0 +1,31 @@
+"""Driver process for tests/test_sim_flash_signals.py: what a campaign does while it flashes a
+simulated board (SimRig running the board in its thread, the real pyOCD flasher through the
+`sim:` probe, SIGTERM turned into SystemExit as the harness does), reflashing two images in
+turn until a signal ends it. Exit codes: 130 after Ctrl-C, 143 after SIGTERM."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from harness.config.board import load_board
+from harness.flash import flasher_for
+from harness.instruments.safety import terminate_as_exit
+from harness.sim.rig import SimRig
+
+
+def main(images: list[Path]) -> int:
+    with terminate_as_exit():
+        try:
+            with SimRig(["sim-m4"], analyzer=False):
+                flasher = flasher_for(load_board("sim-m4"), timeout_s=30)
+                for i in range(1_000_000):
+                    print(f"flashing {i}", flush=True)
+                    flasher.program(images[i % len(images)])
+        except KeyboardInterrupt:
+            return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main([Path(p) for p in sys.argv[1:]]))
