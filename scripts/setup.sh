@@ -4,9 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# cmake, ninja-build and libstdc++-arm-none-eabi-newlib: Mbed CE builds of the real boards.
+# cmake, ninja-build and libstdc++-arm-none-eabi-newlib: Mbed CE builds of the real boards;
+# gdb-multiarch: debugging a simulated board through pyOCD's gdbserver.
 APT_PACKAGES=(gcc-arm-none-eabi libnewlib-arm-none-eabi libstdc++-arm-none-eabi-newlib cmake ninja-build
-              qemu-system-arm sigrok-cli gcc make)
+              qemu-system-arm sigrok-cli gcc make gdb-multiarch)
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")

@@ -55,7 +55,13 @@ class PyocdFlasher(Flasher):
 
         t = threading.Thread(target=work, name=f"flash-{self.board.name}", daemon=True)
         t.start()
-        t.join(self.timeout_s)
+        try:
+            t.join(self.timeout_s)
+        except BaseException:
+            # Ctrl-C / SIGTERM: let the probe session finish and close before unwinding, so
+            # nothing is left touching the (possibly emulated) target while the process exits.
+            t.join(5.0)
+            raise
         if t.is_alive():
             raise self._error(FlashTimeoutError, f"{what} did not finish within {self.timeout_s:g} s")
         if "error" in box:

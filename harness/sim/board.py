@@ -9,9 +9,11 @@ budgets and power flushes happen between blocks. ``run()`` executes synchronousl
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -69,6 +71,23 @@ _FAULT_REASON = {
     UC_ERR_INSN_INVALID: "undefined instruction",
     UC_ERR_EXCEPTION: "unhandled CPU exception (e.g. jump without the Thumb bit, SVC, BKPT)",
 }
+
+
+_LIVE: weakref.WeakSet[SimBoard] = weakref.WeakSet()  # boards that started an emulation thread
+_EXITING = False
+
+
+@atexit.register
+def _stop_live_boards() -> None:
+    """At interpreter exit, stop every emulation thread before the interpreter frees the boards.
+
+    A daemon thread still inside Unicorn while finalization frees its Unicorn instance and the
+    native hook's state crashed the process (segfaults in libunicorn, heap corruption) when
+    Ctrl-C or SIGTERM ended it during flashing; atexit runs while daemon threads still run."""
+    global _EXITING
+    _EXITING = True
+    for board in list(_LIVE):
+        board.stop()
 
 
 def _align_up(n: int, a: int = 0x1000) -> int:
@@ -446,9 +465,12 @@ class SimBoard:
     # -- background thread ---------------------------------------------------------------
     def start(self) -> SimBoard:
         """Run the board in its own thread (and serve its UART) until stop()."""
+        if _EXITING:  # never start emulating while the interpreter shuts down
+            return self
         self.uart.start()
         if self._thread is not None and self._thread.is_alive():
             return self
+        _LIVE.add(self)
         self._want_stop = False
         with self._cv:
             if self.state == "halted" and not self.blank:  # erased flash stays halted until programmed

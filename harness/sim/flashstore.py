@@ -62,6 +62,10 @@ class FlashStore:
         self.persist = persist
         self._directory = directory
         self._stamp: tuple[int, int] | None = None
+        # save() and changed_on_disk() exclude each other: between the rename and the stamp
+        # update our own save looked like another process's, and the running board rebooted
+        # into it behind the debugger that had just halted it (see docs/sim-debug.md).
+        self._stamp_lock = threading.Lock()
         self.dirty = False
         if persist:
             self.reload()
@@ -104,24 +108,26 @@ class FlashStore:
 
     def save(self) -> None:
         """Write the image atomically (temp file + rename); no-op without persistence."""
-        self.dirty = False
-        if not self.persist:
-            return
-        path = self.path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".flash-", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(self.data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        self._stamp = self._disk_stamp()
+        with self._stamp_lock:
+            self.dirty = False
+            if not self.persist:
+                return
+            path = self.path
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".flash-", suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(self.data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+            self._stamp = self._disk_stamp()
 
     def changed_on_disk(self) -> bool:
         """True when another process rewrote the image since we last loaded or saved it."""
-        return self.persist and self._disk_stamp() != self._stamp
+        with self._stamp_lock:
+            return self.persist and self._disk_stamp() != self._stamp
 
     def reload(self) -> bool:
         """Load the image from disk if present (returns whether one was loaded)."""
