@@ -51,3 +51,18 @@ def test_served_rig_file_has_no_sim_left() -> None:
         assert dut["probe"] == sim["sim-m4"].pyocd_remote and dut["serial"] == sim["sim-m4"].serial_url
         assert served["power_analyzer"]["resource"] == sim.visa_resource
         assert "sim" not in (dut["serial"], served["power_analyzer"]["resource"])
+
+
+def test_run_on_an_unreachable_head_fails_at_once(tmp_path) -> None:
+    import socket
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = subprocess.run([sys.executable, "-m", "harness.cli", "run", str(root / "tests/data/tiny-campaign.toml"),
+                          "--run-dir", str(tmp_path / "r"), "--no-report", "--cluster", f"127.0.0.1:{port}"],
+                         capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert out.returncode != 0
+    assert "cannot reach the Ray head" in " ".join(out.stderr.split()) and "Traceback" not in out.stderr

@@ -105,7 +105,7 @@ def agent(
 
     old = signal.signal(signal.SIGTERM, stop)
     try:
-        rc = proc.wait()
+        rc = _watch(proc, cfg)
     except KeyboardInterrupt:
         stopping.append(True)
         proc.send_signal(signal.SIGTERM)
@@ -116,6 +116,23 @@ def agent(
         typer.echo(f"agent for rig {cfg.name}: left the cluster")
     elif rc != 0:
         raise HarnessError(f"the Ray node of rig {cfg.name} exited with status {rc} (is the head at {address} up?)")
+
+
+def _watch(proc: subprocess.Popen[bytes], rig: RigConfig, every_s: float = 2.0) -> int:
+    """Wait for the Ray node to end; meanwhile switch off the outputs of any board whose station
+    died without closing its bench (harness.campaign.orphans)."""
+    from harness.campaign.orphans import switch_off_orphans
+
+    while True:
+        try:
+            return proc.wait(timeout=every_s)
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            for msg in switch_off_orphans(rig):
+                typer.echo(f"agent: {msg}", err=True)
+        except Exception as exc:  # the watchdog never takes the node down
+            typer.echo(f"agent: orphan check failed: {exc}", err=True)
 
 
 def node_cache() -> Path:

@@ -37,12 +37,30 @@ EVENTS_TIMEOUT_S = 60.0  # a station answers a poll for events within this (it w
 def connect(address: str) -> Any:
     """ray.init against a head: ``ray://host:10001`` (Ray Client) or a GCS address / 'auto'."""
     ray = require_ray()
+    _reachable(address)
     if not ray.is_initialized():
         try:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
             raise HarnessError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
     return ray
+
+
+def _reachable(address: str, timeout_s: float = 5.0) -> None:
+    """Fail at once on a head that does not listen (ray.init would retry for minutes)."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    hostport = address.removeprefix("ray://")
+    host, _, port = hostport.rpartition(":")
+    if not host or not port.isdigit():
+        raise HarnessError(f"--cluster {address!r}: give ray://<head>:<port>, <head>:<port> or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise HarnessError(f"cannot reach the Ray head at {address}: {exc} (is `ray start --head` running "
+                           "there, and the port open?)") from None
 
 
 def stations_by_board(ray: Any) -> dict[str, list[tuple[str, str]]]:

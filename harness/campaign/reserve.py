@@ -47,11 +47,37 @@ class BoardReservation:
         except BlockingIOError:
             os.close(fd)
             raise BoardReserved(f"board {self.board} on rig {self.rig} is reserved by {self.describe_holder()}") from None
-        os.ftruncate(fd, 0)
-        os.write(fd, json.dumps(self.holder).encode())
-        os.fsync(fd)
         self._fd = fd
+        self._write({**self.holder, "state": "held"})
         return self
+
+    def _write(self, content: dict[str, Any]) -> None:
+        assert self._fd is not None
+        os.ftruncate(self._fd, 0)
+        os.pwrite(self._fd, json.dumps(content).encode(), 0)
+        os.fsync(self._fd)
+
+    def take_orphan(self) -> dict[str, Any] | None:
+        """If the board's last holder died without releasing it (its lock is free, the file still
+        says 'held'), take the lock and return that holder: the caller makes the board safe, then
+        ``release()``s it. None if the board is held by a live process or was released cleanly."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            return None
+        try:
+            last = json.loads(os.pread(fd, 1 << 16, 0) or b"{}")
+        except ValueError:
+            last = {}
+        if last.get("state") != "held":
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+            return None
+        self._fd = fd
+        return dict(last)
 
     def describe_holder(self) -> str:
         try:
@@ -60,8 +86,16 @@ class BoardReservation:
             h = {}
         return describe(h)
 
-    def release(self) -> None:
+    def unlock_keep_state(self) -> None:
+        """Let go of the lock and leave the file as it is (a later round tries again)."""
         if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def release(self, note: str = "released") -> None:
+        if self._fd is not None:
+            self._write({**self.holder, "state": "released", "note": note})
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None
