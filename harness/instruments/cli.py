@@ -23,7 +23,6 @@ from harness.instruments import registry
 from harness.instruments.detect import detect_command
 from harness.instruments.doctor import doctor_command
 from harness.instruments.energy import UNITS, InferenceMeasurement, summarize
-from harness.instruments.errors import InstrumentError
 from harness.sim.rig import RigResources
 
 console = Console()
@@ -195,33 +194,6 @@ def measure(
 
 
 # -- rig doctor ------------------------------------------------------------------------------
-def _check(rows: list[tuple[str, str, bool, str]], what: str, target: str, fn: Any) -> None:
-    try:
-        detail = fn()
-        rows.append((what, target, True, detail or ""))
-    except Exception as exc:  # a doctor reports every failure, it never stops at the first
-        rows.append((what, target, False, str(exc).splitlines()[0] if str(exc) else type(exc).__name__))
-
-
-def _check_monitor(rig: RigConfig, resolve_monitor: Callable[[int], Any]) -> str:
-    """Open the rig's power monitor on every channel its boards use and identify it."""
-    channels = sorted({d.analyzer_channel for d in rig.duts})
-    parts, ident = [], None
-    for ch in channels:
-        where = resolve_monitor(ch)
-        mon = registry.load(registry.POWER_MONITORS, where.driver).from_resource(where)
-        try:
-            ident = mon.identity
-            if ident is not None and ident.stale_errors:
-                raise InstrumentError(f"error queue was not empty: {list(ident.stale_errors)}")
-            parts.append(f"ch{ch}={ident.module}" if ident is not None and ident.module else f"ch{ch}")
-        finally:
-            mon.close()
-    assert ident is not None
-    label = " (SIMULATED)" if ident.simulated else ""
-    return f"{ident.model} {ident.serial} fw {ident.firmware}{label}; " + ", ".join(parts)
-
-
 def drivers_table() -> Table:
     """Every installed driver (entry points), so a third-party package shows up, and whether
     it imports."""
@@ -238,64 +210,4 @@ def drivers_table() -> Table:
     return table
 
 
-def _check_visa(resource: str, backend: str, timeout_ms: int) -> str:
-    from harness.instruments.visa import ScpiInstrument, open_resource
-
-    inst = ScpiInstrument(open_resource(resource, backend, timeout_ms), resource)
-    try:
-        idn = inst.query("*IDN?")
-        inst.check("startup")
-        return idn
-    finally:
-        inst.close()
-
-
-def _check_serial(port: str, baudrate: int) -> str:
-    import serial
-
-    with serial.serial_for_url(port, baudrate=baudrate, timeout=0.2):
-        return "opens"
-
-
-def _check_probe(uid: str) -> str:
-    from pyocd.core.helpers import ConnectHelper
-
-    probes = ConnectHelper.get_all_connected_probes(blocking=False, print_wait_message=False)
-    ids = [p.unique_id for p in probes]
-    if uid not in ids:
-        raise HarnessError(f"probe {uid} not listed by pyOCD (found: {', '.join(ids) or 'none'})")
-    return "listed by pyOCD"
-
-
-def _check_sigrok(driver: str) -> str:
-    import shutil
-
-    if shutil.which("sigrok-cli") is None:
-        raise HarnessError("sigrok-cli not installed")
-    return f"sigrok-cli present (driver {driver})"
-
-
-def diagnose(rig: RigConfig, resolve: Callable[[str], tuple[str, str]],
-             resolve_monitor: Callable[[int], Any] | None = None) -> list[tuple[str, str, bool, str]]:
-    """Reachability checks for every part of the rig; ``resolve(board) -> (monitor address, port)``,
-    ``resolve_monitor(channel) -> MonitorResource``."""
-    rows: list[tuple[str, str, bool, str]] = []
-    pa = rig.power_analyzer
-    if pa.kind != "none" and resolve_monitor is not None:
-        address = resolve(rig.duts[0].board)[0]
-        _check(rows, f"power monitor ({pa.kind})", address, lambda: _check_monitor(rig, resolve_monitor))
-    for t in rig.timing:
-        if t.kind == "scope" and t.resource:
-            _check(rows, f"scope ({t.dialect})", t.resource, lambda t=t: _check_visa(t.resource, pa.backend, pa.timeout_ms))
-        elif t.kind == "logic-analyzer":
-            _check(rows, "logic analyzer", t.resource or "fx2lafw", lambda t=t: _check_sigrok(t.resource or "fx2lafw"))
-    for d in rig.duts:
-        port = resolve(d.board)[1]
-        _check(rows, f"serial {d.board}", str(port), lambda d=d, port=port: _check_serial(port, d.baudrate or 115200))
-        if d.probe:
-            _check(rows, f"probe {d.board}", d.probe, lambda d=d: _check_probe(d.probe))
-    return rows
-
-
-# `rig doctor` (with a fix per failing row) lives in harness.instruments.doctor
 app.command("doctor")(doctor_command)
