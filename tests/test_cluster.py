@@ -1,7 +1,7 @@
 """One campaign across two simulated rigs on a real local Ray cluster: a head (`ray start --head`)
 and two `harness agent` nodes (instruments/sim-a.toml with sim-m4, sim-b.toml with
-sim-nano33ble), each running its board's station with its own simulated N6705A. The driver is
-`harness run --cluster`, which alone writes the run's store.
+sim-nano33ble), each running its board's station with its own simulated N6705A and offering one
+CPU for builds. The driver is `harness run --cluster`, which alone writes the run's store.
 
 * One rig's agent is killed (SIGKILL of its process group) part-way: its configuration in flight
   is recorded as interrupted, its other configuration as blocked, the other rig finishes; after
@@ -93,7 +93,7 @@ class LocalCluster:
         log = open(self.base / f"agent-{rig}.log", "a")  # noqa: SIM115 - lives as long as the agent
         proc = subprocess.Popen(
             [sys.executable, "-m", "harness.cli", "agent", "--rig", str(ROOT / "instruments" / f"{rig}.toml"),
-             "--address", self.address, "--num-cpus", "0", "--node-ip", "127.0.0.1"],
+             "--address", self.address, "--num-cpus", "1", "--node-ip", "127.0.0.1"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         self.agents[rig] = proc
         self.wait_for(lambda: f"dut:{rig}/" in json.dumps(self.live_resources()), f"agent {rig} joined")
@@ -236,3 +236,7 @@ def test_campaign_across_two_rigs_survives_a_rig_dropping_out(cluster: LocalClus
     assert {cid for cid, _, _ in placed} == set(CONFIGS)
     nodes = {json.loads(extra)["placement"]["node_id"] for _, board, extra in prov if board == "sim-m4"}
     assert len(nodes) == 2, "rig a measured before and after rejoining, as two different nodes"
+    with sqlite3.connect(db) as con:  # built as Ray tasks on the agents (they have the toolchain), not the driver
+        built = [json.loads(e or "{}").get("built_on") for (e,) in con.execute("SELECT extra_json FROM configurations")]
+    agent_nodes = {json.loads(extra)["placement"]["node_id"] for _, _, extra in prov}
+    assert all(b and b["node_id"] in agent_nodes for b in built), built

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 
 RIG_ENV = "HARNESS_AGENT_RIG"  # the rig file of the node, inherited by its Ray workers
 DUT_PREFIX, ANALYZER_PREFIX = "dut:", "analyzer:"
+BUILDER = "harness-builder"  # one per CPU of a node that has arm-none-eabi-gcc: builds go there
 
 
 def require_ray() -> ModuleType:
@@ -52,16 +53,21 @@ def parse_dut_resource(name: str) -> tuple[str, str] | None:
     return (rig, board) if rig and board else None
 
 
-def resources_for(rig: RigConfig) -> dict[str, float]:
+def resources_for(rig: RigConfig, builders: int = 0) -> dict[str, float]:
     out = {dut_resource(rig.name, d.board): 1.0 for d in rig.duts}
     if rig.power_analyzer.kind != "none":
         out[f"{ANALYZER_PREFIX}{rig.name}/{rig.power_analyzer.kind}"] = 1.0
+    if builders:
+        out[BUILDER] = float(builders)
     return out
 
 
 def ray_start_command(rig: RigConfig, address: str, num_cpus: int, object_store_mb: int) -> list[str]:
+    import shutil
+
+    builders = num_cpus if shutil.which("arm-none-eabi-gcc") else 0  # builds need the toolchain here
     return [sys.executable, "-m", "ray.scripts.scripts", "start", f"--address={address}",
-            f"--resources={json.dumps(resources_for(rig))}", f"--num-cpus={num_cpus}",
+            f"--resources={json.dumps(resources_for(rig, builders))}", f"--num-cpus={num_cpus}",
             f"--object-store-memory={object_store_mb * 1_000_000}", "--disable-usage-stats", "--block"]
 
 
@@ -159,6 +165,36 @@ def fetch_blob(sha256: str, ref: Any, name: str) -> Path:
     tmp.write_bytes(data)
     tmp.replace(path)
     return path
+
+
+def build_on_node(artifact_sha: str, artifact_ref: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A Ray task on a builder node: the artifact (a tar, by content hash, unpacked once per
+    node), built with this node's toolchain and build cache; returns the BuildResult and the
+    build folder as a tar (the images then travel by content hash like any other blob)."""
+    import io
+    import tarfile
+    import tempfile
+
+    from harness.build import FirmwareTooLarge, build_firmware
+
+    art_tar = fetch_blob(artifact_sha, artifact_ref[0], "artifact.tar")
+    art_dir = art_tar.parent / "artifact"
+    if not art_dir.exists():
+        tmp = Path(tempfile.mkdtemp(dir=art_tar.parent))
+        with tarfile.open(art_tar) as tf:
+            tf.extractall(tmp, filter="data")  # refuses links and paths outside the folder
+        tmp.replace(art_dir)
+    where = {"host": socket.gethostname(), "node_id": _node_id()}
+    with tempfile.TemporaryDirectory(prefix="harness-build-") as d:
+        out = Path(d) / "fw"
+        try:
+            result = build_firmware(art_dir, out_dir=out, cache_dir=node_cache() / "build", **kwargs)
+        except FirmwareTooLarge as exc:
+            return {"too_large": str(exc), "footprint": exc.footprint, **where}
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            tf.add(out, arcname=".")
+        return {"result": result, "out_dir": str(out), "tar": buf.getvalue(), **where}
 
 
 class StationService:

@@ -22,7 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from harness.campaign.agent import StationService, parse_dut_resource, require_ray
+from harness.campaign.agent import BUILDER, StationService, build_on_node, parse_dut_resource, require_ray
 from harness.campaign.matrix import ConfigPoint
 from harness.campaign.prepare import Prepared
 from harness.campaign.stations import Event, Snapshot, StationsView, StoreProxy, apply, snapshot
@@ -103,6 +103,7 @@ class ClusterCampaign:
         self.blocked: dict[str, str] = {}  # config id -> why it was not measured
         self.interrupted: dict[str, str] = {}
         self.placements: dict[str, str] = {}  # "<rig>/<board>" -> node id
+        self._artifacts: dict[str, tuple[str, Any]] = {}  # artifact folder -> (sha256, object ref)
 
     # -- main loop (the campaign's thread) --------------------------------------------------
     def run(self, store: Any) -> Any:
@@ -127,8 +128,12 @@ class ClusterCampaign:
         self.snaps = {p.config_id: snapshot(store, p.config_id) for p in todo}
         by_id = {p.config_id: p for p in todo}
         view = StationsView(r.display, {b: sum(1 for p in todo if p.board == b) for b in {p.board for p in todo}})
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
-            futures: list[Future[Prepared]] = [pool.submit(r._prepare_safe, p) for p in todo]
+        self.builders = int(ray.cluster_resources().get(BUILDER, 0))
+        r._say(None, "cluster", f"builds on {self.builders} builder slot(s) of the cluster" if self.builders
+               else "no node advertises harness-builder (arm-none-eabi-gcc): builds run on this driver")
+        prepare = self._prepare_on_cluster if self.builders else r._prepare_safe
+        with ThreadPoolExecutor(max_workers=max(1, self.builders), thread_name_prefix="prepare") as pool:
+            futures: list[Future[Prepared]] = [pool.submit(prepare, p) for p in todo]
             work: dict[str, deque[tuple[ConfigPoint, Future[Prepared]]]] = {}
             for p, fut in zip(todo, futures, strict=True):
                 work.setdefault(p.board, deque()).append((p, fut))
@@ -163,6 +168,77 @@ class ClusterCampaign:
                           skipped, wall, (), r.clock.as_dict(wall))
 
     _stopping = False
+
+    # -- preparation: compression here (shared, cached), builds as Ray tasks on builder nodes ---
+    def _prepare_on_cluster(self, p: ConfigPoint) -> Prepared:
+        try:
+            return self._prepare_remote(p)
+        except Exception as exc:
+            from harness.campaign.runner import _raise_if_storage
+
+            _raise_if_storage(exc)
+            LOG.exception("prepare %s failed", p.config_id)
+            return Prepared(p, error=f"{type(exc).__name__}: {exc}")
+
+    def _prepare_remote(self, p: ConfigPoint) -> Prepared:
+        import io
+        import tarfile
+        from dataclasses import replace
+
+        from harness.campaign.prepare import injected_cflags
+        from harness.config.board import load_board
+        from harness.config.limits import inside
+
+        r, ray = self.runner, require_ray()
+        if r.display is not None:
+            r.display.preparing(p)
+        prep = Prepared(p)
+        prep.artifact_dir, prep.artifact = r.preparer.artifact(p)
+        sha, ref = self._artifact_blob(prep.artifact_dir)
+        board = load_board(p.board)
+        with r.clock.time("build"):
+            task = ray.remote(build_on_node).options(num_cpus=1, resources={BUILDER: 1}, max_retries=1)
+            # the ref inside a list: Ray would resolve a top-level one, sending the bytes every time
+            got = ray.get(task.remote(sha, [ref], p.build_kwargs(board, injected_cflags(p.config_id))))
+        prep.notes["built_on"] = {"host": got["host"], "node_id": got["node_id"]}
+        if "too_large" in got:
+            prep.fits, prep.error = False, got["too_large"]
+            prep.notes["footprint"] = got["footprint"]
+            return prep
+        out = inside(r.run_dir, "firmware", p.config_id.replace("/", "__"))
+        out.mkdir(parents=True, exist_ok=True)
+        with tarfile.open(fileobj=io.BytesIO(got["tar"])) as tf:
+            tf.extractall(out, filter="data")
+        remote = Path(got["out_dir"])
+
+        def here(path: Path | None) -> Path | None:
+            return None if path is None else out / Path(path).relative_to(remote)
+
+        res = got["result"]
+        prep.build = replace(res, out_dir=out, elf=here(res.elf), bin=here(res.bin), hex=here(res.hex))
+        fp = prep.build.footprint or {}
+        prep.fits = bool(fp.get("fits", True))
+        if not prep.fits:
+            prep.error = "does not fit the board's flash/RAM"
+        return prep
+
+    def _artifact_blob(self, artifact_dir: Path) -> tuple[str, Any]:
+        import io
+        import tarfile
+
+        with self.blobs._lock:
+            cached = self._artifacts.get(str(artifact_dir))
+        if cached is not None:
+            return cached
+        buf = io.BytesIO()
+        with tarfile.open(fileobj=buf, mode="w") as tf:
+            tf.add(artifact_dir, arcname=".")
+        data = buf.getvalue()
+        sha = hashlib.sha256(data).hexdigest()
+        ref = self.blobs.ray.put(data)
+        with self.blobs._lock:
+            self._artifacts[str(artifact_dir)] = (sha, ref)
+        return sha, ref
 
     # -- per board type (its own thread) ----------------------------------------------------
     def _emit(self, key: str, ev: Event) -> None:
@@ -237,6 +313,8 @@ class ClusterCampaign:
                     worker._say(p, "prepare", prep.error, "error")
                 else:
                     worker._record_prepared(prep)
+                    if "built_on" in prep.notes:
+                        worker.store.upsert_config(cid, extra={"built_on": prep.notes["built_on"]})
                     if prep.fits and not self._remote_measure(ray, st, prep, worker.store, snaps[cid]):
                         dead.add(st["node"])
                         self._emit(key, ("_end", (cid, "interrupted"), {}))
