@@ -287,6 +287,8 @@ class SimBoard:
         c.stopped = 0
         self._bad_access = None
         self.debug.apply_pending()  # breakpoints/watchpoints changed while running
+        if self._want_halt or self._want_stop:  # a request whose stop_request a reset cleared
+            c.stop_request = 1
         pc = self._uc.reg_read(uca.UC_ARM_REG_PC)
         try:
             self._uc.emu_start(pc | 1, 0xFFFFFFFF)
@@ -525,6 +527,10 @@ class SimBoard:
             self._cv.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+            if self._thread.is_alive():
+                # Still emulating: leave it the stop request, never mark it halted (a debugger
+                # would then touch a core that runs, which crashed libunicorn).
+                return
             self._thread = None
         self.uart.stop()
         with self._cv:
