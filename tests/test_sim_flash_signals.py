@@ -59,8 +59,8 @@ def _interrupt_once(
 def test_signal_during_flashing_never_crashes(images: list[Path], sig: signal.Signals, tmp_path: Path) -> None:
     rng = random.Random(sig.value)  # reproducible spread of moments over a ~0.3-0.8 s flash
     delays = [rng.uniform(0.0, 0.9) for _ in range(20)]
-    # Every other run leaves the rig running into the process exit (cleanup interrupted): before
-    # the fix about one such exit in six died by SIGSEGV inside libunicorn.
+    # Every other run leaves the rig running into the process exit (as when cleanup is cut
+    # short): before the fix most such exits died by SIGSEGV in libunicorn (docs/sim-debug.md).
     with ThreadPoolExecutor(max_workers=2) as pool:
         runs = list(
             pool.map(

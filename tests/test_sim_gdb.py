@@ -32,6 +32,7 @@ GDB = shutil.which("gdb-multiarch") or shutil.which("arm-none-eabi-gdb")
 if GDB is None and os.environ.get("CI") == "true":
     raise RuntimeError("gdb-multiarch is missing: scripts/setup.sh installs it")
 pytestmark = [
+    pytest.mark.slow,
     pytest.mark.skipif(GDB is None, reason="needs gdb-multiarch (scripts/setup.sh installs it)"),
     pytest.mark.skipif(not shutil.which("arm-none-eabi-gcc"), reason="needs arm-none-eabi-gcc"),
 ]

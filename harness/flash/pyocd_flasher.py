@@ -46,23 +46,28 @@ class PyocdFlasher(Flasher):
     def _with_timeout(self, what: str, fn: Callable[[], T]) -> T:
         """Run ``fn`` in a worker thread; a hung probe becomes FlashTimeoutError, not a hang."""
         box: dict[str, object] = {}
+        done = threading.Event()
 
         def work() -> None:
             try:
                 box["value"] = fn()
             except BaseException as exc:
                 box["error"] = exc
+            finally:
+                done.set()
 
         t = threading.Thread(target=work, name=f"flash-{self.board.name}", daemon=True)
         t.start()
+        # An Event, not Thread.join: a join that a signal handler interrupts marks the thread as
+        # stopped while it still runs (CPython 3.11), so a second join would return at once.
         try:
-            t.join(self.timeout_s)
+            finished = done.wait(self.timeout_s)
         except BaseException:
             # Ctrl-C / SIGTERM: let the probe session finish and close before unwinding, so
             # nothing is left touching the (possibly emulated) target while the process exits.
-            t.join(5.0)
+            done.wait(5.0)
             raise
-        if t.is_alive():
+        if not finished:
             raise self._error(FlashTimeoutError, f"{what} did not finish within {self.timeout_s:g} s")
         if "error" in box:
             raise self._map(box["error"])  # type: ignore[arg-type]

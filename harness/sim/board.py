@@ -75,19 +75,28 @@ _FAULT_REASON = {
 
 _LIVE: weakref.WeakSet[SimBoard] = weakref.WeakSet()  # boards that started an emulation thread
 _EXITING = False
+_EXIT_HOOKED = False
 
 
-@atexit.register
 def _stop_live_boards() -> None:
-    """At interpreter exit, stop every emulation thread before the interpreter frees the boards.
+    """At interpreter exit, stop every emulation thread before anything closes a Unicorn instance.
 
-    A daemon thread still inside Unicorn while finalization frees its Unicorn instance and the
-    native hook's state crashed the process (segfaults in libunicorn, heap corruption) when
-    Ctrl-C or SIGTERM ended it during flashing; atexit runs while daemon threads still run."""
+    Unicorn's binding closes each instance through ``weakref.finalize``, whose atexit hook calls
+    ``uc_close`` on every live instance at exit, also on one that a daemon thread is executing:
+    that crashed processes ended by Ctrl-C or SIGTERM while a board ran (segfaults in libunicorn,
+    heap corruption). atexit handlers run last-registered first, so this one is registered when
+    the first board thread starts, i.e. after the weakref hook (the board's Unicorn exists)."""
     global _EXITING
     _EXITING = True
     for board in list(_LIVE):
         board.stop()
+
+
+def _hook_exit() -> None:
+    global _EXIT_HOOKED
+    if not _EXIT_HOOKED:
+        _EXIT_HOOKED = True
+        atexit.register(_stop_live_boards)
 
 
 def _align_up(n: int, a: int = 0x1000) -> int:
@@ -145,6 +154,7 @@ class SimBoard:
         self._cv = threading.Condition(threading.RLock())
         self._want_halt = self._want_stop = self._reset_pending = False
         self._thread: threading.Thread | None = None
+        self._served = threading.Event()  # set when _serve returns (join is unreliable after a signal)
         self._deadline: float | None = None
         self._until: Callable[[], bool] | None = None
         self._bad_access: int | None = None
@@ -318,6 +328,8 @@ class SimBoard:
         c.stopped = 0
         self._bad_access = None
         self.debug.apply_pending()  # breakpoints/watchpoints changed while running
+        if self._want_halt or self._want_stop:  # a request whose stop_request a reset cleared
+            c.stop_request = 1
         pc = self._uc.reg_read(uca.UC_ARM_REG_PC)
         try:
             self._uc.emu_start(pc | 1, 0xFFFFFFFF)
@@ -445,7 +457,7 @@ class SimBoard:
     ) -> RunResult:
         """Run in the calling thread until ``until()`` is true (checked between slices and after
         sleeps), a halt, or a budget is exceeded (SimTimeout); a fault raises SimFault."""
-        if self._thread is not None and self._thread.is_alive():
+        if self._running_thread():
             raise SimError(f"{self.name}: board is running in its own thread; use halt()/resume()")
         if self.blank:
             raise SimError(f"{self.name}: flash is erased (no firmware programmed)")
@@ -468,10 +480,12 @@ class SimBoard:
         if _EXITING:  # never start emulating while the interpreter shuts down
             return self
         self.uart.start()
-        if self._thread is not None and self._thread.is_alive():
+        if self._running_thread():
             return self
         _LIVE.add(self)
+        _hook_exit()
         self._want_stop = False
+        self._served.clear()
         with self._cv:
             if self.state == "halted" and not self.blank:  # erased flash stays halted until programmed
                 self.state = "running"
@@ -480,6 +494,12 @@ class SimBoard:
         return self
 
     def _serve(self) -> None:
+        try:
+            self._serve_loop()
+        finally:
+            self._served.set()
+
+    def _serve_loop(self) -> None:
         while True:
             with self._cv:
                 self._cv.wait_for(
@@ -519,7 +539,7 @@ class SimBoard:
                     self._cv.notify_all()
 
     def _running_thread(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._thread is not None and not self._served.is_set()
 
     def halt(self, timeout: float = 5.0) -> None:
         if self.state != "running":
@@ -559,7 +579,10 @@ class SimBoard:
         with self._cv:
             self._cv.notify_all()
         if self._thread is not None:
-            self._thread.join(timeout=5)
+            if not self._served.wait(timeout=5):
+                # Still emulating: leave it the stop request, never mark it halted (a debugger
+                # would then touch a core that runs, which crashed libunicorn).
+                return
             self._thread = None
         self.uart.stop()
         with self._cv:

@@ -291,7 +291,7 @@ class DebugUnit:
             h = uc.hook_add(_WATCH_HOOK[kind], self._on_access, index, begin=max(lo - 3, 0), end=hi)
             self._hooks.append(h)
         self._installed = wanted
-        uc.ctl_flush_tb()  # translated blocks carry their hooks: retranslate
+        uc.ctl_flush_tb()  # type: ignore[attr-defined]  # translated blocks carry their hooks
 
     def _halt_core(self, uc: Uc) -> None:
         self.board._want_halt = True  # the board's run loop ends the slice as a halt
