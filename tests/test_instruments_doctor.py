@@ -31,7 +31,8 @@ def _doctor(rig: str | Path, env: dict[str, str]) -> subprocess.CompletedProcess
 
 def _rows(output: str) -> list[list[str]]:
     """Table rows of rich's output (one line per row at this width): part, address, status, detail, fix."""
-    return [[c.strip() for c in ln.split("│")[1:-1]] for ln in output.splitlines() if ln.startswith("│")]
+    rows = [[c.strip() for c in ln.split("│")[1:-1]] for ln in output.splitlines() if ln.startswith("│")]
+    return [r for r in rows if len(r) == 5]  # the doctor's own table (the drivers table has 4 columns)
 
 
 @needs_gcc

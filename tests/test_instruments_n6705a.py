@@ -74,7 +74,8 @@ def test_bad_command_raises_with_the_instruments_message(sim: SimN6705A) -> None
 
 
 def test_out_of_range_setting_raises_222(sim: SimN6705A) -> None:
-    big = SupplySettings(nominal_v=21.0, abs_max_v=30.0, ovp_v=21.5, current_limit_a=0.2)
+    # Within the harness's own 24 V ceiling, beyond the N6781A's 20 V range: the instrument refuses it.
+    big = SupplySettings(nominal_v=21.0, abs_max_v=23.0, ovp_v=21.5, current_limit_a=0.2)
     with N6705A.open(sim.resource) as pa, pytest.raises(InstrumentError, match="-222"):
         pa.apply_supply(big, settle_s=0)
 

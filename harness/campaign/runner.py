@@ -134,7 +134,7 @@ class CampaignRunner:
         p, cid = prep.point, prep.point.config_id
         st: Station = bench.station(p.board)
         build = prep.build
-        assert build is not None and prep.artifact is not None and prep.artifact_dir is not None  # prepared
+        assert build is not None  # prepared (a prebuilt [[firmware]] entry has no artifact)
         firmware = build.hex or build.elf
         attempts = self.campaign.max_retries + 1
         for attempt in range(1, attempts + 1):
@@ -152,7 +152,8 @@ class CampaignRunner:
                     instrument_idn=bench.identities(st),
                     extra={"board_simulated": st.board.simulated, "instruments": bench.instruments(st)},
                 )
-                if prep.artifact is not None and self.store.get_config(cid).get("device_accuracy") is None:
+                if (prep.artifact is not None and prep.artifact_dir is not None
+                        and self.store.get_config(cid).get("device_accuracy") is None):
                     count = self.campaign.device_samples(p.numeric)
                     self._say(p, "verify", f"checking outputs on {count} held-out test inputs")
                     with self.clock.time("verify"):
