@@ -176,7 +176,7 @@ class ClusterCampaign:
         except Exception as exc:
             from harness.campaign.runner import _raise_if_storage
 
-            _raise_if_storage(exc)
+            _raise_if_storage(exc, self.runner.run_dir)
             LOG.exception("prepare %s failed", p.config_id)
             return Prepared(p, error=f"{type(exc).__name__}: {exc}")
 
