@@ -259,6 +259,7 @@ class CampaignRunner:
             except BaseException:
                 for f in futures:
                     f.cancel()
+                self.clock.save(self.run_dir, time.monotonic() - t0)  # an interrupted run keeps its stage times
                 raise
         statuses = self.store.statuses()
         count = {s: sum(1 for v in statuses.values() if v == s) for s in ("measured", "failed", "does-not-fit")}
