@@ -278,6 +278,7 @@ class CampaignRunner:
             except BaseException:
                 for f in futures:
                     f.cancel()
+                self.clock.save(self.run_dir, time.monotonic() - t0)  # an interrupted run keeps its stage times
                 raise
             finally:  # also when interrupted: an output not confirmed off is never swallowed
                 self.off_unconfirmed = tuple(getattr(self._bench, "off_unconfirmed", ()) or ())

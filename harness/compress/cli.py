@@ -151,7 +151,7 @@ def _run_campaign(config: Path, out: Path, console: object) -> None:
 
     camp = load_campaign(config, check_references=False)
     for m in camp.models:
-        for c in camp.compression:
+        for c in (c for c in camp.compression if not c.models or m.id in c.models):
             for q in camp.quantization:
                 folder = out / f"{m.id}-{c.id}-{q}"
                 art = compress_from_campaign(m, c, q, camp.dataset, camp.seed, folder, cache_dir=out / "_cache")
