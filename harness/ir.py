@@ -142,7 +142,7 @@ class Artifact:
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(folder / "weights.npz", **self.graph.constants)
+        np.savez(folder / "weights.npz", **self.graph.constants)  # type: ignore[arg-type]  # numpy stub: **kwds clash with allow_pickle: bool
         doc = {
             "artifact_version": ARTIFACT_VERSION,
             "content_hash": self.content_hash(),

@@ -183,24 +183,29 @@ def quantize(g: Graph, numeric: str, calib: np.ndarray) -> Graph:
         if node.op not in ("conv2d", "linear"):
             continue
         tin = q.tensors[node.inputs[0]]
+        tq = tin.quant
+        if tq is None:
+            raise ValueError(f"node {node.name!r}: input {tin.name!r} was not calibrated (no QuantParams)")
         w = g.constants[node.inputs[1]].astype(np.float64)
         wt = q.tensors[node.inputs[1]]
         o = w.shape[0]
         if numeric == "uint8":
             wt.quant = _affine(float(w.min()), float(w.max()), "uint8")
             qw = np.clip(np.rint(w / wt.quant.scale[0]) + wt.quant.zero_point[0], 0, 255).astype(np.uint8)
-            acc_scale = np.full(o, tin.quant.scale[0] * wt.quant.scale[0])
+            acc_scale = np.full(o, tq.scale[0] * wt.quant.scale[0])
         elif numeric == "int8":
             s = np.abs(w.reshape(o, -1)).max(axis=1) / 127.0
             s[s == 0] = 1.0
             wt.quant = QuantParams("symmetric", "int8", s.tolist(), [0] * o, axis=0)
             qw = np.clip(np.rint(w / s.reshape((o,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
-            acc_scale = tin.quant.scale[0] * s
+            acc_scale = tq.scale[0] * s
         else:
             fw = _frac(float(np.abs(w).max()))
             wt.quant = QuantParams("pow2", "int8", frac_bits=fw)
             qw = np.clip(np.rint(w * 2.0**fw), -128, 127).astype(np.int8)
-            acc_frac = tin.quant.frac_bits + fw
+            if tq.frac_bits is None:
+                raise ValueError(f"node {node.name!r}: qmn input {tin.name!r} has no frac_bits")
+            acc_frac = tq.frac_bits + fw
         q.constants[node.inputs[1]] = qw
         wt.dtype = str(qw.dtype)
         if len(node.inputs) > 2:
