@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 Numeric = Literal["float32", "uint8", "int8", "qmn"]
+QuantDtype = Literal["uint8", "int8", "int16", "int32"]
 SUPPORTED_OPS = ("conv2d", "linear", "maxpool2d", "avgpool2d", "add", "relu", "relu6", "flatten", "softmax")
 ARTIFACT_VERSION = 1
 
@@ -50,7 +51,7 @@ class QuantParams:
     """Quantization of one tensor. ``scale``/``zero_point`` have one entry per tensor or per channel."""
 
     scheme: Literal["affine", "symmetric", "pow2"]
-    dtype: Literal["uint8", "int8", "int16", "int32"]
+    dtype: QuantDtype
     scale: list[float] = field(default_factory=list)
     zero_point: list[int] = field(default_factory=list)
     axis: int | None = None  # channel axis for per-channel parameters
