@@ -182,8 +182,8 @@ def structure_scores(
         scores = {k: g.detach().abs().flatten(1).mean(1).cpu() for k, g in grads.items() if g is not None}
         model.zero_grad(set_to_none=True)
         unused = sorted(k for k, g in grads.items() if g is None)
-        if unused:  # a layer the forward pass never reaches gets no gradient to score it by
-            raise PruningError(f"layer(s) {', '.join(unused)} get no gradient (unused in forward); "
+        if unused:  # frozen weights (requires_grad=False) get no gradient to score them by
+            raise PruningError(f"layer(s) {', '.join(unused)} get no gradient (frozen weights); "
                                f"the 'gradient' heuristic cannot rank their filters, use l1 or l2")
         return scores
     if heuristic == "apoz":
