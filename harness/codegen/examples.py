@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.codegen.lower import lower
 from harness.codegen.reference import execute
-from harness.ir import Graph, Node, QuantParams, TensorInfo
+from harness.ir import Graph, Node, QuantDtype, QuantParams, TensorInfo
 
 
 class GraphBuilder:
@@ -143,12 +143,12 @@ def residual(seed: int = 0) -> Graph:
     return b.build()
 
 
-def _affine(lo: float, hi: float, dtype: str) -> QuantParams:
+def _affine(lo: float, hi: float, dtype: QuantDtype) -> QuantParams:
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     qmin, qmax = (0, 255) if dtype == "uint8" else (-128, 127)
     s = (hi - lo) / (qmax - qmin) or 1.0
     zp = int(np.clip(round(qmin - lo / s), qmin, qmax))
-    return QuantParams("affine", dtype, [float(s)], [zp])  # type: ignore[arg-type]
+    return QuantParams("affine", dtype, [float(s)], [zp])
 
 
 def _frac(maxabs: float, bits: int = 8) -> int:
@@ -161,7 +161,7 @@ def quantize(g: Graph, numeric: str, calib: np.ndarray) -> Graph:
     execute(lower(g), calib.astype(np.float32), env)
     q = copy.deepcopy(g)
     q.numeric = numeric  # type: ignore[assignment]
-    act_dtype = "uint8" if numeric == "uint8" else "int8"
+    act_dtype: QuantDtype = "uint8" if numeric == "uint8" else "int8"
     producers = q.producers()
     for name in q.activation_names():
         t = q.tensors[name]

@@ -212,9 +212,8 @@ def _bias(g: Graph, node: Node, out_c: int, acc_scale: np.ndarray | None, acc_fr
 def _spatial(in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
              padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     """Output H, W (floor mode, like PyTorch's default)."""
-    return tuple(  # type: ignore[return-value]
-        (in_shape[1 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(2)
-    )
+    h, w = ((in_shape[1 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(2))
+    return h, w
 
 
 def _lower_conv(g: Graph, node: Node) -> ConvStep:
