@@ -23,13 +23,15 @@ demo: setup
 
 test: setup
 	.venv/bin/ruff check harness tests benchmarks
+	.venv/bin/python -m mypy harness
 	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
 
 lint:
 	.venv/bin/ruff check harness tests benchmarks
+	.venv/bin/python -m mypy harness
 
 bench: setup
 	for b in benchmarks/*.py; do .venv/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf results/ .pytest_cache .ruff_cache
+	rm -rf results/ .pytest_cache .ruff_cache .mypy_cache

@@ -41,6 +41,7 @@ from typing import Any, Literal
 import numpy as np
 
 Numeric = Literal["float32", "uint8", "int8", "qmn"]
+QuantDtype = Literal["uint8", "int8", "int16", "int32"]
 SUPPORTED_OPS = ("conv2d", "linear", "maxpool2d", "avgpool2d", "add", "relu", "relu6", "flatten", "softmax")
 ARTIFACT_VERSION = 1
 
@@ -50,7 +51,7 @@ class QuantParams:
     """Quantization of one tensor. ``scale``/``zero_point`` have one entry per tensor or per channel."""
 
     scheme: Literal["affine", "symmetric", "pow2"]
-    dtype: Literal["uint8", "int8", "int16", "int32"]
+    dtype: QuantDtype
     scale: list[float] = field(default_factory=list)
     zero_point: list[int] = field(default_factory=list)
     axis: int | None = None  # channel axis for per-channel parameters
@@ -142,7 +143,7 @@ class Artifact:
     def save(self, folder: str | Path) -> Path:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        np.savez(folder / "weights.npz", **self.graph.constants)
+        np.savez(folder / "weights.npz", **self.graph.constants)  # type: ignore[arg-type]  # numpy stub: **kwds clash with allow_pickle: bool
         doc = {
             "artifact_version": ARTIFACT_VERSION,
             "content_hash": self.content_hash(),

@@ -188,3 +188,15 @@ def test_invalid_graphs_are_rejected_with_clear_errors() -> None:
     bad.tensors[bad.nodes[2].inputs[1]].quant.zero_point = [3] * 16
     with pytest.raises(ValueError, match="symmetric"):
         lower(bad)
+
+
+def test_qmn_pool_without_frac_bits_is_a_value_error() -> None:
+    """A pass-through op whose output lost its quantization is a clear error from lower(), not an
+    AttributeError on None (found by mypy)."""
+    gf = examples.lenet(seed=3)
+    x = RNG.normal(size=(4, 1, 28, 28)).astype(np.float32)
+    gq = examples.quantize(gf, "qmn", x)
+    pool = next(n for n in gq.nodes if n.op == "maxpool2d")
+    gq.tensors[pool.outputs[0]].quant = None
+    with pytest.raises(ValueError, match="frac_bits"):
+        lower(gq)

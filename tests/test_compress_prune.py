@@ -3,6 +3,8 @@ dependent channels/columns, seed-style per-layer targets, heuristics, bad rates.
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -20,6 +22,7 @@ from harness.compress.prune import (
     apply_structural,
     count_weights,
     prune,
+    structure_scores,
     weight_layers,
 )
 from harness.compress.train import accuracy
@@ -206,3 +209,13 @@ def test_resource_aware_allocation_cuts_macs_at_the_same_rate(allocation):
 def test_unknown_allocation_is_rejected():
     with pytest.raises(PruningError, match="allocation"):
         PruneSpec("structural", "l1", 0.5, allocation="flops").validate()  # type: ignore[arg-type]
+
+
+def test_gradient_heuristic_on_frozen_layer_is_a_pruning_error():
+    """Frozen weights have no .grad: the gradient heuristic names the layer instead of crashing on
+    None (found by mypy)."""
+    ds = digits_data()
+    model = copy.deepcopy(trained_lenet_light()[0])
+    model.conv1.weight.requires_grad_(False)
+    with pytest.raises(PruningError, match=r"conv1.*no gradient"):
+        structure_scores(model, deps.analyse(model, ds.input_shape), "gradient", ds, seed=0)

@@ -202,3 +202,12 @@ def test_instrument_measurement_dataclass_stores_directly(tmp_path: Path) -> Non
                "SELECT latency_s, power_net_w, cross_check_ok, latency_by_source_s, cycles FROM measurements")[0]
     assert row[:3] == (0.0123, 0.0856, 1) and row[4] == 787_200
     assert '"cycles": 0.01231' in row[3]
+
+
+def test_closed_store_raises_store_error(tmp_path: Path) -> None:
+    """Using a store after close() says so (a StoreError), instead of an AttributeError on None."""
+    s = ResultStore(tmp_path)
+    s.close()
+    s.close()  # idempotent
+    with pytest.raises(StoreError, match="closed"):
+        s.schema_version()

@@ -14,7 +14,7 @@ import numpy as np
 
 from harness.codegen.lower import lower
 from harness.codegen.reference import execute
-from harness.ir import Graph, Node, QuantParams, TensorInfo
+from harness.ir import Graph, Node, QuantDtype, QuantParams, TensorInfo
 
 
 class GraphBuilder:
@@ -143,12 +143,12 @@ def residual(seed: int = 0) -> Graph:
     return b.build()
 
 
-def _affine(lo: float, hi: float, dtype: str) -> QuantParams:
+def _affine(lo: float, hi: float, dtype: QuantDtype) -> QuantParams:
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     qmin, qmax = (0, 255) if dtype == "uint8" else (-128, 127)
     s = (hi - lo) / (qmax - qmin) or 1.0
     zp = int(np.clip(round(qmin - lo / s), qmin, qmax))
-    return QuantParams("affine", dtype, [float(s)], [zp])  # type: ignore[arg-type]
+    return QuantParams("affine", dtype, [float(s)], [zp])
 
 
 def _frac(maxabs: float, bits: int = 8) -> int:
@@ -161,7 +161,7 @@ def quantize(g: Graph, numeric: str, calib: np.ndarray) -> Graph:
     execute(lower(g), calib.astype(np.float32), env)
     q = copy.deepcopy(g)
     q.numeric = numeric  # type: ignore[assignment]
-    act_dtype = "uint8" if numeric == "uint8" else "int8"
+    act_dtype: QuantDtype = "uint8" if numeric == "uint8" else "int8"
     producers = q.producers()
     for name in q.activation_names():
         t = q.tensors[name]
@@ -183,24 +183,29 @@ def quantize(g: Graph, numeric: str, calib: np.ndarray) -> Graph:
         if node.op not in ("conv2d", "linear"):
             continue
         tin = q.tensors[node.inputs[0]]
+        tq = tin.quant
+        if tq is None:
+            raise ValueError(f"node {node.name!r}: input {tin.name!r} was not calibrated (no QuantParams)")
         w = g.constants[node.inputs[1]].astype(np.float64)
         wt = q.tensors[node.inputs[1]]
         o = w.shape[0]
         if numeric == "uint8":
             wt.quant = _affine(float(w.min()), float(w.max()), "uint8")
             qw = np.clip(np.rint(w / wt.quant.scale[0]) + wt.quant.zero_point[0], 0, 255).astype(np.uint8)
-            acc_scale = np.full(o, tin.quant.scale[0] * wt.quant.scale[0])
+            acc_scale = np.full(o, tq.scale[0] * wt.quant.scale[0])
         elif numeric == "int8":
             s = np.abs(w.reshape(o, -1)).max(axis=1) / 127.0
             s[s == 0] = 1.0
             wt.quant = QuantParams("symmetric", "int8", s.tolist(), [0] * o, axis=0)
             qw = np.clip(np.rint(w / s.reshape((o,) + (1,) * (w.ndim - 1))), -127, 127).astype(np.int8)
-            acc_scale = tin.quant.scale[0] * s
+            acc_scale = tq.scale[0] * s
         else:
             fw = _frac(float(np.abs(w).max()))
             wt.quant = QuantParams("pow2", "int8", frac_bits=fw)
             qw = np.clip(np.rint(w * 2.0**fw), -128, 127).astype(np.int8)
-            acc_frac = tin.quant.frac_bits + fw
+            if tq.frac_bits is None:
+                raise ValueError(f"node {node.name!r}: qmn input {tin.name!r} has no frac_bits")
+            acc_frac = tq.frac_bits + fw
         q.constants[node.inputs[1]] = qw
         wt.dtype = str(qw.dtype)
         if len(node.inputs) > 2:

@@ -212,9 +212,8 @@ def _bias(g: Graph, node: Node, out_c: int, acc_scale: np.ndarray | None, acc_fr
 def _spatial(in_shape: tuple[int, int, int], kernel: tuple[int, int], stride: tuple[int, int],
              padding: tuple[int, int], dilation: tuple[int, int] = (1, 1)) -> tuple[int, int]:
     """Output H, W (floor mode, like PyTorch's default)."""
-    return tuple(  # type: ignore[return-value]
-        (in_shape[1 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(2)
-    )
+    h, w = ((in_shape[1 + i] + 2 * padding[i] - dilation[i] * (kernel[i] - 1) - 1) // stride[i] + 1 for i in range(2))
+    return h, w
 
 
 def _lower_conv(g: Graph, node: Node) -> ConvStep:
@@ -238,12 +237,12 @@ def _lower_conv(g: Graph, node: Node) -> ConvStep:
     w2 = w.reshape(o, -1)
     if in_shape[0] % groups or o % groups or w2.shape[1] != in_shape[0] // groups * kernel[0] * kernel[1]:
         raise ValueError(f"node {node.name!r}: weight shape {w.shape} does not fit input {in_shape}")
-    want = (o, *_spatial(in_shape, kernel, stride, padding, dilation))  # type: ignore[arg-type]
+    want = (o, *_spatial(in_shape, kernel, stride, padding, dilation))
     if tuple(out_shape) != want:
         raise ValueError(f"node {node.name!r}: output shape {out_shape} != {want} computed from the attributes")
     step = ConvStep(
         name=node.name, op=node.op, inp=x, out=out, in_shape=in_shape, out_shape=out_shape,
-        kernel=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,  # type: ignore[arg-type]
+        kernel=kernel, stride=stride, padding=padding, dilation=dilation, groups=groups,
         weight=w2, bias=np.zeros(o, np.float32),
     )
     tx, tw, to = g.tensors[x], g.tensors[w_name], g.tensors[out]
@@ -282,7 +281,7 @@ def _same_quant(g: Graph, a: str, b: str, node: Node) -> None:
     if g.numeric == "float32":
         return
     same = (
-        (qa.frac_bits == qb.frac_bits)
+        (_frac(g.tensors[a]) == _frac(g.tensors[b]))
         if g.numeric == "qmn"
         else (qa is not None and qb is not None and np.allclose(qa.scale, qb.scale, rtol=1e-6) and _zp(qa) == _zp(qb))
     )
@@ -336,8 +335,8 @@ def lower(g: Graph) -> Lowered:
             k = tuple(a["kernel"])
             ps = PoolStep(
                 name=node.name, op=node.op, inp=x, out=out, in_shape=chw(g.tensors[x].shape),
-                out_shape=chw(g.tensors[out].shape), kernel=k, stride=tuple(a.get("stride") or k),  # type: ignore[arg-type]
-                padding=tuple(a.get("padding", [0, 0])),  # type: ignore[arg-type]
+                out_shape=chw(g.tensors[out].shape), kernel=k, stride=tuple(a.get("stride") or k),
+                padding=tuple(a.get("padding", [0, 0])),
             )
             want = (ps.in_shape[0], *_spatial(ps.in_shape, ps.kernel, ps.stride, ps.padding))
             if ps.out_shape != want:

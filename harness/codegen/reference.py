@@ -119,6 +119,7 @@ def _conv(s: ConvStep, x: np.ndarray, numeric: str) -> np.ndarray:
     n = x.shape[0]
     x = x.reshape((n, *s.in_shape))
     o, og = s.out_shape[0], s.out_shape[0] // s.groups
+    w: np.ndarray  # float64 weights for float32, int64 (zero point removed) for the integer modes
     if numeric == "float32":
         cols = im2col(x.astype(np.float64), s)
         w = s.weight.astype(np.float64).reshape(s.groups, og, s.k)

@@ -54,7 +54,7 @@ def compress_from_campaign(
     ``cache_dir`` for all cells of a run (default: out_dir.parent / "_cache") so they share the
     trained baseline and pruning runs."""
     req = CompressRequest(
-        model=model, compression=comp, numeric=numeric, dataset=dataset, seed=seed, cache_dir=cache_dir,  # type: ignore[arg-type]
+        model=model, compression=comp, numeric=numeric, dataset=dataset, seed=seed, cache_dir=cache_dir,
         prune_layers=comp.prune_layers, prune_channels=comp.prune_channels, sensitivity=comp.sensitivity,
         max_flash=comp.max_flash_bytes, max_ram=comp.max_ram_bytes, max_macs=comp.max_macs, qat_epochs=comp.qat_epochs,
         test_samples=max(1, test_samples),

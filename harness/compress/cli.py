@@ -115,15 +115,15 @@ def compress(
         check_known(model)  # the zoo's own error, before the settings' generic validation message
     try:
         comp = CompressionSettings(
-            id="cli", method=method, heuristic=heuristic or ("magnitude" if method == "element" else "l1"),  # type: ignore[arg-type]
-            schedule=schedule, agp_steps=agp_steps, rate=None if target_accuracy else rate,  # type: ignore[arg-type]
-            target_relative_accuracy=target_accuracy, candidate_rates=rates, allocation=allocation,  # type: ignore[arg-type]
+            id="cli", method=method, heuristic=heuristic or ("magnitude" if method == "element" else "l1"),
+            schedule=schedule, agp_steps=agp_steps, rate=None if target_accuracy else rate,
+            target_relative_accuracy=target_accuracy, candidate_rates=rates, allocation=allocation,
         )  # fmt: skip
         req = CompressRequest(
             model=ModelSettings(id=Path(model).stem if model.endswith(".onnx") else model, arch=model, epochs=epochs,
                                 retrain_epochs=retrain_epochs, lr=lr, batch_size=batch_size),
-            compression=comp, numeric=quant,  # type: ignore[arg-type]
-            dataset=DatasetSettings(name=dataset, path=data_dir, resize=resize or None),  # type: ignore[arg-type]
+            compression=comp, numeric=quant,
+            dataset=DatasetSettings(name=dataset, path=data_dir, resize=resize or None),
             seed=seed, prune_layers=layers, prune_channels=channels, sensitivity=sensitivity,
             max_flash=max_flash, max_ram=max_ram, max_macs=max_macs, qat_epochs=qat_epochs,
         )  # fmt: skip

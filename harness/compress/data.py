@@ -52,7 +52,8 @@ class Dataset:
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
-        return tuple(int(d) for d in self.x_train.shape[1:])  # type: ignore[return-value]
+        c, h, w = (int(d) for d in self.x_train.shape[1:])  # images are (N, C, H, W)
+        return c, h, w
 
     def describe(self) -> dict[str, object]:
         """What provenance records about the data a model was trained and evaluated on."""

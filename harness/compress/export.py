@@ -48,7 +48,10 @@ def export_graph(model: nn.Module, input_shape: tuple[int, ...], name: str = "mo
     return check_graph(graph)
 
 
-def _shape(n: fx.Node) -> list[int]:
+def _shape(n: fx.node.Argument) -> list[int]:
+    """Per-sample shape recorded by ShapeProp; [] for a non-tensor argument or no record."""
+    if not isinstance(n, fx.Node):
+        return []
     meta = n.meta.get("tensor_meta")
     return list(meta.shape[1:]) if meta is not None and hasattr(meta, "shape") else []
 
@@ -107,7 +110,8 @@ class _Builder:
             if m.bias is not None:
                 ins.append(self.const(f"{p}.bias", m.bias))
             self.emit(n, "linear", ins, {"act": None})
-        elif isinstance(m, nn.BatchNorm2d) and m.track_running_stats:
+        elif (isinstance(m, nn.BatchNorm2d) and m.track_running_stats
+              and m.running_mean is not None and m.running_var is not None):
             scale = (m.weight if m.affine else torch.ones_like(m.running_var)) / torch.sqrt(m.running_var + m.eps)
             shift = (m.bias if m.affine else torch.zeros_like(m.running_mean)) - m.running_mean * scale
             self.emit(n, "batch_norm", [x, self.const(f"{p}.scale", scale), self.const(f"{p}.shift", shift)])

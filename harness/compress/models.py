@@ -18,7 +18,7 @@ from harness.compress.errors import UnknownModelError
 Shape = tuple[int, int, int]
 
 
-def _flat_features(features: nn.Module, input_shape: Shape) -> int:
+def _flat_features(features: Callable[[torch.Tensor], torch.Tensor], input_shape: Shape) -> int:
     """Size of the flattened feature map for one sample (why: linear widths follow the input)."""
     with torch.no_grad():
         return int(features(torch.zeros(1, *input_shape)).numel())
@@ -234,4 +234,5 @@ def check_known(arch: str) -> str:
 
 def build_model(arch: str, input_shape: Shape, num_classes: int) -> nn.Module:
     """Instantiate a zoo model for the given per-sample input shape (C, H, W)."""
-    return MODELS[check_known(arch)](tuple(input_shape), num_classes)
+    c, h, w = input_shape  # callers may pass a list (a shape read back from JSON)
+    return MODELS[check_known(arch)]((c, h, w), num_classes)

@@ -94,10 +94,9 @@ class _OnnxBuilder:
             if pads[:2] != pads[2:]:
                 self.emit(n, "Conv(asymmetric pads)", [x])
                 return
-            attrs = {"stride": list(a.get("strides", [1, 1])), "padding": pads[:2],
-                     "dilation": list(a.get("dilations", [1, 1])), "group": None, "act": None}  # fmt: skip
-            attrs["groups"] = int(a.get("group", 1))
-            del attrs["group"]
+            attrs: dict[str, Any] = {"stride": list(a.get("strides", [1, 1])), "padding": pads[:2],
+                                     "dilation": list(a.get("dilations", [1, 1])), "act": None,
+                                     "groups": int(a.get("group", 1))}  # fmt: skip
             self.emit(n, "conv2d", [x, *[self.const(i) for i in ins[1:]]], attrs)
         elif op == "Gemm" and a.get("alpha", 1.0) == 1.0 and a.get("beta", 1.0) == 1.0 and not a.get("transA", 0):
             w = self.consts[ins[1]] if a.get("transB", 0) else self.consts[ins[1]].T

@@ -74,7 +74,7 @@ def agp_schedule(s_i: float, s_f: float, n: int, t0: int = 0, dt: int = 1) -> li
     return [s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** 3 for t in range(t0, t0 + n * dt + 1, dt)]
 
 
-def weight_layers(model: nn.Module) -> dict[str, nn.Module]:
+def weight_layers(model: nn.Module) -> dict[str, nn.Conv2d | nn.Linear]:
     return {k: m for k, m in model.named_modules() if isinstance(m, (nn.Conv2d, nn.Linear))}
 
 
@@ -178,8 +178,13 @@ def structure_scores(
         model.zero_grad()
         for i in range(0, len(x), 64):
             nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64]).backward()
-        scores = {k: layers[k].weight.grad.detach().abs().flatten(1).mean(1).cpu() for k in dep.groups}
+        grads = {k: layers[k].weight.grad for k in dep.groups}
+        scores = {k: g.detach().abs().flatten(1).mean(1).cpu() for k, g in grads.items() if g is not None}
         model.zero_grad(set_to_none=True)
+        unused = sorted(k for k, g in grads.items() if g is None)
+        if unused:  # frozen weights (requires_grad=False) get no gradient to score them by
+            raise PruningError(f"layer(s) {', '.join(unused)} get no gradient (frozen weights); "
+                               f"the 'gradient' heuristic cannot rank their filters, use l1 or l2")
         return scores
     if heuristic == "apoz":
         return _apoz_scores(model, dep, x)

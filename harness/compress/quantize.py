@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from harness.compress import irexec
-from harness.ir import Graph, QuantParams, TensorInfo
+from harness.ir import Graph, QuantDtype, QuantParams, TensorInfo
 
 PASS_THROUGH = ("maxpool2d", "avgpool2d", "flatten", "relu", "relu6")
 QUANT_MODES = ("uint8", "int8", "qmn")
@@ -49,7 +49,7 @@ def observe_ranges(graph: Graph, x_calib: np.ndarray) -> dict[str, tuple[float, 
     return ranges
 
 
-def affine_params(lo: float, hi: float, dtype: str) -> QuantParams:
+def affine_params(lo: float, hi: float, dtype: QuantDtype) -> QuantParams:
     qmin, qmax = irexec.QMIN_QMAX[dtype]
     lo, hi = min(lo, 0.0), max(hi, 0.0)
     scale = (hi - lo) / (qmax - qmin) or 1e-8
@@ -64,7 +64,7 @@ def pow2_frac(max_abs: float, bits: int = 8) -> int:
     return (bits - 1) - math.ceil(math.log2(max_abs))
 
 
-def pow2_params(max_abs: float, dtype: str = "int8") -> QuantParams:
+def pow2_params(max_abs: float, dtype: QuantDtype = "int8") -> QuantParams:
     n = pow2_frac(max_abs)
     return QuantParams("pow2", dtype, [2.0**-n], [0], frac_bits=n)
 
@@ -101,8 +101,8 @@ def quantize_weight(w: np.ndarray, numeric: str) -> tuple[np.ndarray, QuantParam
         shape = (-1,) + (1,) * (w.ndim - 1)
         qw = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
         return qw, QuantParams("symmetric", "int8", [float(s) for s in scale], [0] * len(scale), axis=0)
-    q = pow2_params(float(np.abs(w).max()))
-    return np.clip(np.round(w * 2.0**q.frac_bits), -128, 127).astype(np.int8), q
+    max_abs = float(np.abs(w).max())
+    return np.clip(np.round(w * 2.0 ** pow2_frac(max_abs)), -128, 127).astype(np.int8), pow2_params(max_abs)
 
 
 def quantize_bias(b: np.ndarray, in_q: QuantParams, w_q: QuantParams) -> tuple[np.ndarray, QuantParams]:
@@ -161,9 +161,9 @@ def fake_quant_weight(w: torch.Tensor, numeric: str) -> torch.Tensor:
             zp = float(np.clip(round(-lo / s), 0, 255))
             fq = (torch.clamp(torch.round(w / s) + zp, 0, 255) - zp) * s
         elif numeric == "int8":
-            s = w.flatten(1).abs().max(1).values.clamp_min(1e-12) / 127
-            s = s.reshape(-1, *([1] * (w.dim() - 1)))
-            fq = torch.clamp(torch.round(w / s), -127, 127) * s
+            s_ch = w.flatten(1).abs().max(1).values.clamp_min(1e-12) / 127
+            s_ch = s_ch.reshape(-1, *([1] * (w.dim() - 1)))
+            fq = torch.clamp(torch.round(w / s_ch), -127, 127) * s_ch
         else:
             n = pow2_frac(float(w.abs().max()))
             fq = torch.clamp(torch.round(w * 2.0**n), -128, 127) * 2.0**-n

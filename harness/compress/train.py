@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from torch import nn
+
+if TYPE_CHECKING:
+    import rich.progress
 
 Progress = Callable[[str, float], None]  # (description, fraction done)
 
@@ -101,7 +105,7 @@ class _Bar:
 
     def __init__(self, progress: Progress | None, label: str, total: int):
         self.progress, self.label, self.total, self.done = progress, label, total, 0
-        self._rich = None
+        self._rich: rich.progress.Progress | None = None
 
     def __enter__(self) -> Callable[[], None]:
         if self.progress is None:

@@ -17,6 +17,8 @@ from harness.report.gate_rules import GateConfig
 NumericType = Literal["float32", "uint8", "int8", "qmn"]
 PruneMethod = Literal["none", "structural", "element"]
 Heuristic = Literal["l1", "l2", "gradient", "apoz", "random", "magnitude", "global-magnitude"]
+ReportFormat = Literal["markdown", "latex", "csv", "html"]
+Runtime = Literal["portable", "cmsis-nn"]
 
 
 MAX_COUNT = 2**31 - 1
@@ -133,10 +135,20 @@ class CompressionSettings(_Strict):
         return self
 
 
+def _all_formats() -> list[ReportFormat]:
+    return ["markdown", "csv", "latex", "html"]
+
+
+def _float_only() -> list[NumericType]:
+    return ["float32"]
+
+
+def _portable_only() -> list[Runtime]:
+    return ["portable"]
+
+
 class ReportSettings(_Strict):
-    formats: list[Literal["markdown", "latex", "csv", "html"]] = Field(
-        default_factory=lambda: ["markdown", "csv", "latex", "html"]
-    )
+    formats: list[ReportFormat] = Field(default_factory=_all_formats)
     plots: bool = True
     baseline_run: str | None = Field(None, max_length=4096, description="Run folder to compare against (regression gate)")
 
@@ -167,10 +179,10 @@ class CampaignConfig(_Strict):
                                         description="At least one, unless [[firmware]] is given")
     compression: list[CompressionSettings] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
                                                    description="At least one per model")
-    quantization: list[NumericType] = Field(default_factory=lambda: ["float32"], min_length=1, max_length=4)
+    quantization: list[NumericType] = Field(default_factory=_float_only, min_length=1, max_length=4)
     boards: list[str] = Field(min_length=1, max_length=L.MAX_MATRIX_AXIS)
-    runtimes: list[Literal["portable", "cmsis-nn"]] = Field(
-        default_factory=lambda: ["portable"], min_length=1, max_length=2,
+    runtimes: list[Runtime] = Field(
+        default_factory=_portable_only, min_length=1, max_length=2,
         description="Kernel backends to compare: our portable runtime, CMSIS-NN (int8 only; needs $CMSIS_NN_PATH); "
                     "sugar for [[build]] variants with a backend")
     report: ReportSettings = ReportSettings()
@@ -211,7 +223,7 @@ class CampaignConfig(_Strict):
         if self.models and not self.compression:
             raise ValueError("give at least one [[compression]] entry (id = \"none\" for none)")
         for label, ids in (("models", [m.id for m in self.models]), ("compression", [c.id for c in self.compression]),
-                           ("boards", self.boards), ("quantization", list(self.quantization)),
+                           ("boards", self.boards), ("quantization", list[str](self.quantization)),
                            ("build", [b.id for b in self.build]), ("firmware", [f.id for f in self.firmware])):
             dup = {i for i in ids if ids.count(i) > 1}
             if dup:

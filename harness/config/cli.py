@@ -63,9 +63,11 @@ def print_schema(kind: str) -> None:
     """The JSON Schema of one file kind, with every field's type, default and description."""
     import json
 
+    from pydantic import BaseModel
+
     from harness.config import BoardConfig, CampaignConfig, RigConfig
 
-    models = {"board": BoardConfig, "rig": RigConfig, "campaign": CampaignConfig}
+    models: dict[str, type[BaseModel]] = {"board": BoardConfig, "rig": RigConfig, "campaign": CampaignConfig}
     if kind not in models:
         raise typer.BadParameter(f"{kind!r} is not a schema (allowed: {', '.join(models)})", param_hint="--schema")
     typer.echo(json.dumps(models[kind].model_json_schema(), indent=2))

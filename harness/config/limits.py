@@ -68,7 +68,7 @@ N6705_MODULES: dict[str, OutputRange] = {
 INSTRUMENT_RANGE: dict[str, OutputRange] = {
     "n6705a": OutputRange("N6705 (any module)", max(r.v_max for r in N6705_MODULES.values()),
                           max(r.i_max for r in N6705_MODULES.values()),
-                          max(r.ovp_max for r in N6705_MODULES.values())),
+                          max(r.ovp_max for r in N6705_MODULES.values() if r.ovp_max is not None)),
     # Nordic PPK2 source-meter mode: 0.8-5.0 V, up to 1 A (PPK2 user guide).
     "ppk2": OutputRange("PPK2 source meter", 5.0, 1.0, None),
     # Joulescope JS110/JS220 sit in line with the board's own supply: +-15 V, 10 A continuous (datasheets).

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict
 
 from harness.report.tables import labelled
 
@@ -45,7 +45,15 @@ def _series_label(df: pd.DataFrame) -> pd.Series:
     return lab
 
 
-def _styles(series: list[str]) -> dict[str, dict[str, str]]:
+class _Style(TypedDict):
+    """Line2D keywords of one series (typed so ``**style`` cannot land on plot()'s own parameters)."""
+
+    color: str
+    marker: str
+    linestyle: str
+
+
+def _styles(series: list[str]) -> dict[str, _Style]:
     """The same colour and marker for a series in every panel; dashed lines for quantized types."""
     import matplotlib
 

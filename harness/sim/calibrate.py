@@ -166,6 +166,8 @@ def run_model(
     dsp = board.core in ("cortex-m4", "cortex-m4f", "cortex-m7")
     gen = generate(Artifact(graph), work / "model", dsp=dsp, sparse=sparse, backend=backend)
     fw = build_firmware(gen, board, work / "fw")
+    if fw.elf is None:  # the build only generated a project (no bare-metal template for this board)
+        raise RuntimeError(f"board {board.name}: the build produced no ELF to run on the emulator")
     sim = SimBoard(board, persist=False)
     sim.program(fw.elf)
     sim.start()

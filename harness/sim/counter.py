@@ -212,7 +212,7 @@ class NativeCounter(BlockCounter):
         self._s.reg_read = ctypes.cast(_ucmod.uclib.uc_reg_read, ctypes.c_void_p).value
         self._s.reg_write = ctypes.cast(_ucmod.uclib.uc_reg_write, ctypes.c_void_p).value
         self._s.reg_r0, self._s.reg_r1 = uca.UC_ARM_REG_R0, uca.UC_ARM_REG_R1
-        self._hook = None
+        self._hook: ctypes.c_size_t | None = None  # kept so the hook handle outlives attach()
         self._mem = MemorySystem()
         self._tags: ctypes.Array[ctypes.c_uint32] | None = None
 

@@ -10,10 +10,14 @@ same persistent flash file is created, so programming survives into the process 
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import pyocd  # noqa: F401  (import pyOCD before its plugin base classes: avoids a circular import)
 from pyocd.core.plugin import Plugin
 from pyocd.probe.debug_probe import DebugProbe
+
+if TYPE_CHECKING:
+    from harness.sim.debugport import SimDap
 
 LOG = logging.getLogger(__name__)
 PREFIX = "sim:"
@@ -40,7 +44,7 @@ class SimProbe(DebugProbe):
     def __init__(self, board_name: str):
         super().__init__()
         self._name = board_name
-        self._dap = None
+        self._dap: SimDap | None = None
         self._is_open = False
         self._protocol = None
         self._reset_asserted = False

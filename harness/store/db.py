@@ -92,13 +92,13 @@ class ResultStore:
             except OSError as exc:
                 raise (from_os_error(exc, self.run_dir) or exc) from exc
         self.session_id: int | None = None
-        self._conn = None  # type: ignore[assignment]
+        self._db: sqlite3.Connection | None = None
         try:
-            self._conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
-            self._conn.row_factory = sqlite3.Row
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=FULL")
-            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._db = conn = sqlite3.connect(self.path, timeout=timeout_s, isolation_level=None)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             self.close()
@@ -120,9 +120,16 @@ class ResultStore:
         self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None  # type: ignore[assignment]
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        """The open connection; using the store after close() is a StoreError, not a None crash."""
+        if self._db is None:
+            raise StoreError(f"{self.path}: the results store is closed")
+        return self._db
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:

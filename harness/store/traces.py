@@ -44,7 +44,7 @@ def write_npz_atomic(path: Path, arrays: dict[str, np.ndarray], meta: dict[str, 
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez_compressed(fh, **payload)
+            np.savez_compressed(fh, **payload)  # type: ignore[arg-type]  # numpy stub: **kwds clash with allow_pickle: bool
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
