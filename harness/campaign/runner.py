@@ -293,13 +293,11 @@ class CampaignRunner:
 
     def _flash_scope(self, boards: list[str]) -> Any:
         """Simulated boards keep their flash per run folder (whose lock this process holds), so
-        two campaigns on one machine never boot each other's images."""
-        from contextlib import nullcontext
-
-        from harness.config.board import load_board
+        two campaigns on one machine never boot each other's images. Scoped for every run (a real
+        rig simply has no simulated flash to keep), so the campaign never asks what is simulated."""
         from harness.sim.flashstore import scoped_to_run
 
-        return scoped_to_run(self.run_dir) if any(load_board(b).simulated for b in boards) else nullcontext()
+        return scoped_to_run(self.run_dir)
 
     def _prepare_safe(self, p: ConfigPoint) -> Prepared:
         try:
