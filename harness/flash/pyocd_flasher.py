@@ -5,6 +5,7 @@ by read-back CRC, and pyOCD/library errors mapped to FlashError subclasses."""
 from __future__ import annotations
 
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -61,7 +62,7 @@ class PyocdFlasher(Flasher):
         # An Event, not Thread.join: a join that a signal handler interrupts marks the thread as
         # stopped while it still runs (CPython 3.11), so a second join would return at once.
         try:
-            finished = done.wait(self.timeout_s)
+            finished = _wait_in_slices(done, self.timeout_s)
         except BaseException:
             # Ctrl-C / SIGTERM: let the probe session finish and close before unwinding, so
             # nothing is left touching the (possibly emulated) target while the process exits.
@@ -179,3 +180,16 @@ class PyocdFlasher(Flasher):
 
     def halt(self) -> None:
         self._in_session("halt", lambda s: s.target.halt(), connect_mode="attach", resume_on_disconnect=False)
+
+
+def _wait_in_slices(event: threading.Event, timeout_s: float, slice_s: float = 0.2) -> bool:
+    """``event.wait(timeout_s)`` that returns to Python code every ``slice_s``: a SIGINT/SIGTERM
+    the kernel delivers to another thread (the emulator's, say) is only handled once the main
+    thread runs bytecode again, so one long wait would hold Ctrl-C back for the whole timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return event.is_set()
+        if event.wait(min(slice_s, left)):
+            return True
