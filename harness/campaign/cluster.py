@@ -25,7 +25,7 @@ from typing import Any
 from harness.campaign.agent import BUILDER, StationService, build_on_node, parse_dut_resource, require_ray
 from harness.campaign.matrix import ConfigPoint
 from harness.campaign.prepare import Prepared
-from harness.campaign.stations import Event, Snapshot, StationsView, StoreProxy, apply, snapshot
+from harness.campaign.stations import Event, Snapshot, StationsView, StoreProxy, drain_events, snapshot
 from harness.errors import HarnessError
 
 LOG = logging.getLogger("harness.campaign")
@@ -141,20 +141,8 @@ class ClusterCampaign:
                                         name=f"cluster-{b}") for b, q in work.items()]
             for t in threads:
                 t.start()
-            running = len(threads)
             try:
-                while running:
-                    _key, ev = self.events.get()
-                    name, args, _ = ev
-                    if name == "_done":
-                        running -= 1
-                    elif name == "_begin":
-                        view.begin(by_id[args[0]])
-                    elif name == "_end":
-                        view.end(by_id[args[0]], args[1])
-                    else:
-                        apply(store, ev)
-                        view.event(by_id.get(args[0]) if args and isinstance(args[0], str) else None, ev)
+                drain_events(self.events, len(threads), store, view, by_id)
             except BaseException:
                 for f in futures:
                     f.cancel()

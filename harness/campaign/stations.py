@@ -160,6 +160,25 @@ class StationsView:
             self.display.end(p, status)
 
 
+def drain_events(events: queue.Queue[tuple[str, Event]], senders: int, store: Any, view: StationsView,
+                 by_id: dict[str, ConfigPoint]) -> None:
+    """On the campaign's thread: commit every store event the ``senders`` station threads put
+    (each ends with ``_done``) and show their progress, until all of them are done."""
+    running = senders
+    while running:
+        _key, ev = events.get()
+        name, args, _ = ev
+        if name == "_done":
+            running -= 1
+        elif name == "_begin":
+            view.begin(by_id[args[0]])
+        elif name == "_end":
+            view.end(by_id[args[0]], args[1])
+        else:
+            apply(store, ev)
+            view.event(by_id.get(args[0]) if args and isinstance(args[0], str) else None, ev)
+
+
 def run_parallel(runner: Any, bench: Any, todo: list[ConfigPoint], futures: list[Future[Prepared]]) -> None:
     """Run every board's configurations on its own station thread; apply their events to the
     store here, as they come. Returns when every station is done; re-raises the first error
@@ -169,7 +188,7 @@ def run_parallel(runner: Any, bench: Any, todo: list[ConfigPoint], futures: list
     work: dict[str, list[tuple[ConfigPoint, Future[Prepared]]]] = {}
     for p, fut in zip(todo, futures, strict=True):
         work.setdefault(p.board, []).append((p, fut))
-    events: queue.Queue[tuple[str, Event] | tuple[str, None]] = queue.Queue()
+    events: queue.Queue[tuple[str, Event]] = queue.Queue()
     cancel = threading.Event()
     errors: list[BaseException] = []
     view = StationsView(runner.display, {b: len(w) for b, w in work.items()})
@@ -208,21 +227,8 @@ def run_parallel(runner: Any, bench: Any, todo: list[ConfigPoint], futures: list
                for b, items in work.items()]
     for t in threads:
         t.start()
-    running = len(threads)
     try:
-        while running:
-            _board, ev = events.get()
-            assert ev is not None
-            name, args, _ = ev
-            if name == "_done":
-                running -= 1
-            elif name == "_begin":
-                view.begin(by_id[args[0]])
-            elif name == "_end":
-                view.end(by_id[args[0]], args[1])
-            else:
-                apply(store, ev)
-                view.event(by_id.get(args[0]) if args and isinstance(args[0], str) else None, ev)
+        drain_events(events, len(threads), store, view, by_id)
     except BaseException:
         cancel.set()
         raise
