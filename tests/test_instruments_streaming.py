@@ -209,3 +209,30 @@ def test_joulescope_leaves_the_board_disconnected_when_the_rail_is_too_high() ->
             mon.close()
     finally:
         sim.stop()
+
+
+def test_ppk2_reconnect_reopens_the_same_unit_and_restores_the_supply() -> None:
+    """The shared reopen-with-backoff path (harness.instruments.reconnect) on a real ppk2-api
+    session to the simulated PPK2: same unit, supply switched on again over the new session."""
+    from harness.config.board import SupplySettings
+    from harness.instruments.ppk2 import Ppk2Monitor
+    from harness.sim.ppk2 import SimPpk2
+    from harness.sim.signals import SignalBus
+
+    power_on = bytes.fromhex("0c01")  # ppk2_api.PPK2_Command.DEVICE_RUNNING_SET, on
+    bus = SignalBus(3.3, 0.005)
+    sim = SimPpk2(bus).start()
+    try:
+        mon = Ppk2Monitor(sim.address)
+        mon.apply_supply(SupplySettings(nominal_v=3.3, abs_max_v=3.6, ovp_v=3.5, current_limit_a=0.2), settle_s=0)
+        assert mon.identity is not None
+        assert sim.wait_for_commands(lambda cmds: power_on in cmds)
+        serial, ons = mon.identity.serial, sim.commands.count(power_on)
+        mon.reconnect()
+        assert mon.identity is not None and mon.identity.serial == serial
+        # the host's writes return before the simulated PPK2 has read them: wait for them
+        assert sim.wait_for_commands(lambda cmds: cmds.count(power_on) == ons + 1), sim.commands
+        mon.output_off()
+        mon.close()
+    finally:
+        sim.stop()

@@ -1,8 +1,8 @@
 """The rig PC's safety net for stations that die without closing their bench (a SIGKILLed or
 force-killed Ray worker cannot run any handler): the agent finds boards whose reservation was
 left 'held' by a dead process and switches their power-monitor outputs off, confirmed, over a
-fresh connection. Simulated monitors the rig file calls 'sim' ran inside the dead station and
-died with it: nothing to switch off."""
+fresh connection. A simulated stand-in monitor ran inside the dead station and died with it:
+nothing to switch off."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def switch_off_orphans(rig: RigConfig) -> list[str]:
             continue
         note = f"station pid {last.get('pid')} of campaign {last.get('campaign')!r} ended without closing"
         try:
-            if pa.kind == "none" or pa.resource == "sim":
+            if pa.kind == "none" or pa.started_by_station:
                 res.release(f"{note}; its simulated parts ended with it")
                 continue
             driver = registry.load(registry.POWER_MONITORS, pa.kind)

@@ -29,6 +29,9 @@ def _registered(group: str, value: str, extra: tuple[str, ...] = ()) -> str:
     return value
 
 
+SIMULATED_STAND_IN = "sim"  # the rig-file value that asks for a part's simulated counterpart
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
@@ -86,9 +89,15 @@ class PowerAnalyzerSettings(_Strict):
         from harness.instruments.registry import check_monitor_address
 
         kind = info.data.get("kind")
-        if kind and kind != "none" and v != "sim":
+        if kind and kind != "none" and v != SIMULATED_STAND_IN:
             check_monitor_address(kind, v)
         return v
+
+    @property
+    def started_by_station(self) -> bool:
+        """The monitor is a simulated stand-in the station itself starts (resource 'sim'): it
+        lives and dies with the station, so nothing outside it has an output to switch off."""
+        return self.kind != "none" and self.resource == SIMULATED_STAND_IN
 
 
 class TimingSettings(_Strict):

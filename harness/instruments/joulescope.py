@@ -27,6 +27,7 @@ import numpy as np
 from harness.config.board import SupplySettings
 from harness.instruments.errors import InstrumentConnectionError, InstrumentError, SafetyError
 from harness.instruments.protocols import CapturePlan, InstrumentIdentity, MonitorResource
+from harness.instruments.reconnect import reopen_with_backoff
 from harness.instruments.waveform import Waveform
 
 DEFAULT_DRIVER = "pyjoulescope_driver:Driver"
@@ -109,16 +110,7 @@ class JoulescopeMonitor:
     def reconnect(self, restore: bool = True) -> None:
         before = self.identity
         self._finalize()
-        delay = 0.2
-        for attempt in range(5):
-            try:
-                self._open()
-                break
-            except InstrumentConnectionError:
-                if attempt == 4:
-                    raise
-                time.sleep(delay)
-                delay *= 2
+        reopen_with_backoff(self._open)
         if before is not None and self.identity is not None and before.serial != self.identity.serial:
             raise InstrumentError(f"Joulescope: a different unit ({self.identity.serial}) answered")
         self.plan = None

@@ -17,6 +17,7 @@ import os
 import select
 import threading
 import tty
+from collections.abc import Callable
 from functools import partial
 
 import numpy as np
@@ -74,6 +75,7 @@ class SimPpk2:
         self.mode = "source"
         self.dut_on = False
         self.commands: list[bytes] = []  # every command received, for tests and transcripts
+        self.received = threading.Condition()  # notified after each command is recorded
         self._streaming = threading.Event()
         self._stop = threading.Event()
         self._write_lock = threading.Lock()
@@ -116,8 +118,15 @@ class SimPpk2:
                 if len(buf) < 1 + n:
                     break
                 cmd, buf = buf[: 1 + n], buf[1 + n :]
-                self.commands.append(cmd)
                 self._execute(cmd)
+                with self.received:
+                    self.commands.append(cmd)
+                    self.received.notify_all()
+
+    def wait_for_commands(self, done: Callable[[list[bytes]], bool], timeout_s: float = 5.0) -> bool:
+        """Wait until ``done(commands)`` holds: the host's writes return before this PPK2 has read them."""
+        with self.received:
+            return self.received.wait_for(lambda: done(self.commands), timeout_s)
 
     def _execute(self, cmd: bytes) -> None:
         op = cmd[0]

@@ -237,14 +237,14 @@ class RigResources:
         # a simulated board is emulated here unless the rig file reaches one served elsewhere
         # (`harness sim serve --write-rig`: remote: probe, socket:// serial)
         sims = [b for b in self.boards.values() if b.simulated and _emulated_here(self._dut(b.name))]
-        sim_n6705a = pa.kind == "n6705a" and pa.resource == "sim"
+        sim_n6705a = pa.kind == "n6705a" and pa.started_by_station
         for name, board in self.boards.items():
             if self._dut(name).serial == "sim" and not board.simulated:
                 raise SimError(f"{name}: serial = 'sim' but the board is not simulated; give its port")
         try:
             if sims or sim_n6705a:
                 self.simrig = SimRig(sims, [self._dut(b.name) for b in sims], analyzer=sim_n6705a).start()
-            if pa.resource == "sim" and pa.kind not in ("n6705a", "none"):
+            if pa.started_by_station and pa.kind != "n6705a":
                 self._start_monitor_sims(pa.kind)
         except BaseException:
             self.stop()
@@ -296,7 +296,7 @@ class RigResources:
         if pa.kind == "none":
             return None
         address: str | None = pa.resource
-        if pa.resource == "sim":
+        if pa.started_by_station:
             if pa.kind == "n6705a":
                 address = self.simrig.visa_resource if self.simrig is not None else None
             else:
