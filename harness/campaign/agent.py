@@ -245,16 +245,19 @@ class StationService:
         collected with ``events`` (polled: works over Ray Client too)."""
         from dataclasses import replace
 
+        from harness.campaign.prepare import Prepared
         from harness.campaign.runner import CampaignRunner
         from harness.campaign.stations import StationCancelled, StoreProxy
 
         if self._thread is not None and self._thread.is_alive():
             raise HarnessError(f"station {self.board} is already measuring a configuration")
-        prep = job["prep"]
+        prep: Prepared = job["prep"]
+        if prep.build is None:
+            raise HarnessError(f"station {self.board}: configuration {prep.point.config_id} has no firmware")
         firmware = fetch_blob(job["firmware_sha256"], job["firmware_ref"], job["firmware_name"])
         samples = fetch_blob(job["samples_sha256"], job["samples_ref"], "samples.npz")
-        build = replace(prep.build, hex=firmware if firmware.suffix == ".hex" else None,
-                        elf=firmware if firmware.suffix == ".elf" else prep.build.elf)
+        build = prep.build.model_copy(update={"hex": firmware if firmware.suffix == ".hex" else None,
+                                              "elf": firmware if firmware.suffix == ".elf" else prep.build.elf})
         prep = replace(prep, build=build, artifact_dir=samples.parent)
         bench = self.bench
         if bench is None:
