@@ -148,3 +148,36 @@ def test_mypy_catches_a_misspelt_field(tmp_path: Path) -> None:
     assert '"FlashUse" has no attribute "totl"; maybe "total"?' in res.stdout
     assert '"ArtifactMetadata" has no attribute "acuracy_float"; maybe "accuracy_float"?' in res.stdout
     assert 'Unexpected keyword argument "acuracy_float" for "ArtifactMetadata"' in res.stdout
+
+
+def test_compression_record_mirrors_the_settings_field_for_field() -> None:
+    """The record's first fields are the campaign's CompressionSettings in their order, so a
+    setting added there must be added here too (else artifact.json would move it behind the
+    outcome fields)."""
+    from harness.config.campaign import CompressionSettings
+    from harness.ir_meta import CompressionRecord
+
+    settings = list(CompressionSettings.model_fields)
+    assert list(CompressionRecord.model_fields)[: len(settings)] == settings
+
+
+def test_report_reads_a_run_with_an_overflow_footprint_and_names_a_bad_one(tmp_path: Path) -> None:
+    """A configuration whose Mbed image did not link leaves the linker's overflow record as its
+    footprint.json: the report takes what it knows from it; a footprint.json that is not a record
+    is a ReportError naming the file."""
+    from test_report_helpers import NOT_FIT, build_run
+
+    from harness.report.rundata import ReportError
+    from harness.report.sides import from_run
+
+    run = build_run(tmp_path / "run")
+    folder = run / "firmware" / NOT_FIT.replace("/", "__")
+    folder.mkdir(parents=True)
+    shutil.copy(OLD / "footprint-overflow.json", folder / "footprint.json")
+    res = next(r for r in from_run(run).configs.values() if r.config_id == NOT_FIT)
+    assert res.status == "does-not-fit" and "code_bytes" not in res.values
+    assert res.values["flash_bytes"] > 0  # the store's figure (the file's is a lower bound)
+    (folder / "footprint.json").write_text(json.dumps({"flash": {"total": 1}}))
+    with pytest.raises(ReportError) as exc:
+        from_run(run)
+    assert str(folder / "footprint.json") in str(exc.value) and "field 'ram': required but missing" in str(exc.value)

@@ -143,13 +143,13 @@ def footprint_values(fp: AnyFootprint) -> dict[str, float]:
     return out
 
 
-def _read_footprint(path: Path) -> AnyFootprint:
-    """footprint.json at ``path``; one that does not match the schema is a ReportError naming it."""
-    from harness.build.records import load_footprint
+def _parse_footprint(data: Any, path: Path) -> AnyFootprint:
+    """A footprint.json's data; one that does not match the schema is a ReportError naming it."""
+    from harness.build.records import parse_footprint
     from harness.stage_record import RecordError
 
     try:
-        return load_footprint(path)
+        return parse_footprint(data, path)
     except RecordError as exc:
         raise ReportError(str(exc)) from None
 
@@ -164,10 +164,10 @@ def _footprint(run_dir: Path, config_id: str, firmware_path: Any) -> AnyFootprin
     for p in candidates:
         if p.is_file():
             try:
-                json.loads(p.read_text())
+                data = json.loads(p.read_text())
             except (OSError, UnicodeDecodeError, json.JSONDecodeError):
                 return None
-            return _read_footprint(p)
+            return _parse_footprint(data, p)
     return None
 
 
@@ -254,7 +254,7 @@ def from_measure_file(path: Path) -> Side:
     if fw:
         fp_path = Path(fw).parent / "footprint.json"
         if fp_path.is_file():
-            res.values.update(footprint_values(_read_footprint(fp_path)))
+            res.values.update(footprint_values(_parse_footprint(json.loads(fp_path.read_text()), fp_path)))
         image = Path(fw)
         if image.is_file():
             import hashlib
