@@ -40,6 +40,9 @@ from typing import Any, Literal
 
 import numpy as np
 
+from harness.ir_meta import ArtifactMetadata
+from harness.stage_record import validate_record
+
 Numeric = Literal["float32", "uint8", "int8", "qmn"]
 QuantDtype = Literal["uint8", "int8", "int16", "int32"]
 SUPPORTED_OPS = ("conv2d", "linear", "maxpool2d", "avgpool2d", "add", "relu", "relu6", "flatten", "softmax")
@@ -125,9 +128,7 @@ class Artifact:
     """A compressed model plus everything known about how it was made."""
 
     graph: Graph
-    metadata: dict[str, Any] = field(default_factory=dict)
-    # expected keys: model, dataset, seed, compression (dict), accuracy_float, accuracy_quant,
-    # params_total, params_nonzero, macs, input_shape, num_classes, input_quant
+    metadata: ArtifactMetadata = field(default_factory=ArtifactMetadata)
 
     def content_hash(self) -> str:
         """Hash of the graph and weights only (what the firmware depends on)."""
@@ -148,7 +149,7 @@ class Artifact:
             "artifact_version": ARTIFACT_VERSION,
             "content_hash": self.content_hash(),
             "graph": _graph_json(self.graph),
-            "metadata": self.metadata,
+            "metadata": self.metadata.to_json(),
         }
         tmp = folder / "artifact.json.tmp"
         tmp.write_text(json.dumps(doc, indent=1, default=_json_default))
@@ -183,7 +184,8 @@ class Artifact:
             tensors=tensors,
             constants=constants,
         )
-        return cls(graph=graph, metadata=doc.get("metadata", {}))
+        metadata = validate_record(ArtifactMetadata, doc.get("metadata", {}), folder / "artifact.json", "metadata")
+        return cls(graph=graph, metadata=metadata)
 
 
 def _graph_json(g: Graph) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def test_build_outputs_and_footprint_agree_with_size(builds, board: str) -> None
         assert p is not None and p.stat().st_size > 0
     text, data, bss = _berkeley(r.elf)
     fp = json.loads((r.out_dir / "footprint.json").read_text())
-    assert fp == r.footprint
+    assert fp == r.footprint.model_dump()  # the file holds exactly the record
     assert fp["berkeley"] == {"text": text, "data": data, "bss": bss}
     assert fp["flash"]["total"] == text + data
     assert fp["ram"]["total"] == data + bss
@@ -144,7 +144,7 @@ def test_rebuild_is_a_cache_hit_and_changes_miss(builds, cache_dir: Path, tmp_pa
     changed = build_firmware(fixture_sources(rounds=3), load_board("sim-m4"), tmp_path / "r3", cache_dir=cache_dir)
     assert not changed.cache_hit and changed.build_id != first.build_id
     laps = build_firmware(fixture_sources(), load_board("sim-m4"), tmp_path / "laps", cache_dir=cache_dir, max_laps=8)
-    assert not laps.cache_hit and laps.footprint["ram"]["bss"] < first.footprint["ram"]["bss"]
+    assert not laps.cache_hit and laps.footprint.ram.bss < first.footprint.ram.bss
 
 
 def test_compile_error_names_board_command_and_error(tmp_path: Path) -> None:
@@ -178,7 +178,7 @@ def test_image_too_large_reports_footprint(tmp_path: Path) -> None:
     with pytest.raises(FirmwareTooLarge) as exc:
         build_firmware(sources, load_board("sim-m4"), tmp_path / "out")
     fp = exc.value.footprint
-    assert fp["fits"] is False and fp["flash"]["weights"] == 3 << 20
-    assert fp["flash"]["total"] > fp["flash"]["available"]
+    assert fp.fits is False and fp.flash.weights == 3 << 20
+    assert fp.flash.total > fp.flash.available
     assert "does not fit" in str(exc.value) and "sim-m4" in str(exc.value)
     assert json.loads((tmp_path / "out" / "footprint.json").read_text())["fits"] is False

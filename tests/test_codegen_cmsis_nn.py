@@ -28,6 +28,7 @@ from harness.codegen.emit import RUNTIME_DIR, GeneratedModel, generate
 from harness.codegen.hostrun import run_host
 from harness.codegen.reference import quantize_tensor
 from harness.ir import Artifact, Graph
+from harness.ir_meta import ArtifactMetadata
 
 CMSIS_NN = os.environ.get("CMSIS_NN_PATH", "").strip()
 needs_cmsis = pytest.mark.skipif(not CMSIS_NN, reason="set CMSIS_NN_PATH to a CMSIS-NN checkout")
@@ -573,12 +574,12 @@ def test_firmware_build_and_dut_protocol_on_qemu(tmp_path: Path) -> None:
     from harness.dut import DutLink
 
     g = _int8("alexnet")
-    art = Artifact(graph=g, metadata={"model": "alexnet-light", "source": "test"})
+    art = Artifact(graph=g, metadata=ArtifactMetadata(model="alexnet-light", source="test"))
     gen = generate_cmsis_nn(art, tmp_path / "gen", cmsis_nn_path=Path(CMSIS_NN))
     r = build_firmware(gen, load_board("sim-m4"), tmp_path / "fw")
-    assert r.footprint["fits"] and r.model_hash == art.content_hash()
-    assert r.footprint["flash"]["weights"] == gen.weights_bytes
-    assert r.footprint["ram"]["arena"] == gen.arena_bytes
+    assert r.footprint.fits and r.model_hash == art.content_hash()
+    assert r.footprint.flash.weights == gen.weights_bytes
+    assert r.footprint.ram.arena == gen.arena_bytes
     inp = encode_input(g, np.random.default_rng(11).normal(size=(3, 32, 32)))
     expected = reference.run_raw(g, np.frombuffer(inp, dtype=np.int8).reshape(1, 3, 32, 32)).astype(np.int8)
     with qemu_board(r.elf) as url, DutLink(url, timeout=10) as dut:

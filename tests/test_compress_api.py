@@ -38,18 +38,18 @@ def test_compress_writes_a_self_describing_artifact(tmp_path):
     md, g = back.metadata, back.graph
     for key in ("model", "dataset", "seed", "compression", "accuracy_float", "accuracy_quant", "params_total",
                 "params_nonzero", "macs", "input_shape", "num_classes", "input_quant", "accuracy_quant_method"):  # fmt: skip
-        assert key in md, key
-    assert g.numeric == "uint8" and md["input_shape"] == [1, 28, 28] and md["num_classes"] == 10
-    assert md["input_quant"] == {**md["input_quant"], "scheme": "affine", "dtype": "uint8"}
-    assert md["input_quant"]["scale"] == g.tensors[g.inputs[0]].quant.scale
+        assert getattr(md, key) is not None, key
+    assert g.numeric == "uint8" and md.input_shape == [1, 28, 28] and md.num_classes == 10
+    assert md.input_quant == {**md.input_quant, "scheme": "affine", "dtype": "uint8"}
+    assert md.input_quant["scale"] == g.tensors[g.inputs[0]].quant.scale
     # physically smaller layers, and the counts agree with them
     w1, w2, wf = (g.constants[k].shape for k in ("conv1.weight", "conv2.weight", "fc.weight"))
     assert w1[0] < 8 and w2 == (w2[0], w1[0], 5, 5) and wf == (10, w2[0] * 16)
-    assert md["params_total"] == sum(c.size for c in g.constants.values()) <= 0.1 * 5960
-    assert md["compression"]["achieved_rate"] >= 0.9 and md["compression"]["selected_rate"] == 0.9
-    assert md["macs"] == estimate(g).macs > 0
-    assert md["accuracy_float"] >= 0.95 * md["accuracy_baseline"]
-    assert abs(md["accuracy_quant"] - md["accuracy_float"]) <= 2.0
+    assert md.params_total == sum(c.size for c in g.constants.values()) <= 0.1 * 5960
+    assert md.compression.achieved_rate >= 0.9 and md.compression.selected_rate == 0.9
+    assert md.macs == estimate(g).macs > 0
+    assert md.accuracy_float >= 0.95 * md.accuracy_baseline
+    assert abs(md.accuracy_quant - md.accuracy_float) <= 2.0
     samples = np.load(out / "samples.npz")
     assert samples["x"].shape == (64, 1, 28, 28) and samples["x"].dtype == np.float32 and samples["y"].shape == (64,)
     onnx_graph = import_onnx(out / "model.onnx")
@@ -59,7 +59,7 @@ def test_compress_writes_a_self_describing_artifact(tmp_path):
     cache = sorted(p.name.split("-")[0] for p in (tmp_path / "_cache").iterdir())
     assert cache == ["baseline", "pruned"]
     assert art32.graph.constants["fc.weight"].shape == wf
-    assert art32.metadata["accuracy_float"] == md["accuracy_float"]
+    assert art32.metadata.accuracy_float == md.accuracy_float
 
 
 def test_accuracy_target_picks_the_highest_passing_rate_deterministically(tmp_path):
@@ -67,17 +67,17 @@ def test_accuracy_target_picks_the_highest_passing_rate_deterministically(tmp_pa
     comp = CompressionSettings(id="t", method="element", heuristic="magnitude", schedule="agp", agp_steps=2,
                                target_relative_accuracy=0.97, candidate_rates=[0.3, 0.6, 0.995])  # fmt: skip
     md = compress_from_campaign(model, comp, "float32", DatasetSettings(), 0, tmp_path / "a").metadata
-    trail = md["compression"]["search"]
-    passed = [t["rate"] for t in trail if t["passed"]]
-    assert md["compression"]["selected_rate"] == (max(passed) if passed else 0.0)
-    assert [t["rate"] for t in trail] == [0.3, 0.6, 0.995]  # every candidate is tried (no early stop)
-    assert trail[-1]["rate"] == 0.995 and not trail[-1]["passed"]  # 99.5 % sparsity cannot keep 97 %
+    trail = md.compression.search
+    passed = [t.rate for t in trail if t.passed]
+    assert md.compression.selected_rate == (max(passed) if passed else 0.0)
+    assert [t.rate for t in trail] == [0.3, 0.6, 0.995]  # every candidate is tried (no early stop)
+    assert trail[-1].rate == 0.995 and not trail[-1].passed  # 99.5 % sparsity cannot keep 97 %
     for t in trail:
-        assert t["passed"] == (t["relative"] >= 0.97)
-    assert md["accuracy_float"] >= 0.97 * md["accuracy_baseline"]
+        assert t.passed == (t.relative >= 0.97)
+    assert md.accuracy_float >= 0.97 * md.accuracy_baseline
     again = compress_from_campaign(model, comp, "float32", DatasetSettings(), 0, tmp_path / "fresh" / "b")
-    assert again.metadata["compression"]["search"] == trail  # fresh cache, same seed: same result
-    assert again.metadata["accuracy_float"] == md["accuracy_float"]
+    assert again.metadata.compression.search == trail  # fresh cache, same seed: same result
+    assert again.metadata.accuracy_float == md.accuracy_float
 
 
 def test_resource_budget_is_met(tmp_path):
@@ -85,7 +85,7 @@ def test_resource_budget_is_met(tmp_path):
     art = compress(req, tmp_path / "budget")
     est = estimate(art.graph)
     assert est.flash_bytes <= 1500 and est.macs <= 200_000
-    assert art.metadata["resources_estimate"]["flash_bytes"] == est.flash_bytes
+    assert art.metadata.resources_estimate["flash_bytes"] == est.flash_bytes
     assert art.graph.constants["conv1.weight"].shape[0] < 8
     with pytest.raises(PruningError, match="cannot be met"):
         compress(CompressRequest(model=LL, numeric="uint8", max_flash=10), tmp_path / "impossible")
@@ -97,7 +97,7 @@ def test_user_onnx_model_is_quantized_not_pruned(tmp_path):
     path = export_onnx(model, ds.input_shape, tmp_path / "user.onnx")
     user = ModelSettings(id="user", arch=str(path))
     art = compress(CompressRequest(model=user, numeric="int8"), tmp_path / "u")
-    assert art.graph.numeric == "int8" and abs(art.metadata["accuracy_quant"] - float_acc) <= 2.0
+    assert art.graph.numeric == "int8" and abs(art.metadata.accuracy_quant - float_acc) <= 2.0
     assert (tmp_path / "u" / "model.onnx").read_bytes() == path.read_bytes()
     comp = CompressionSettings(id="s", method="structural", rate=0.5)
     with pytest.raises(PruningError, match="ONNX"):
@@ -187,5 +187,5 @@ def test_concurrent_cells_share_one_baseline_and_pruning_run(tmp_path):
         arts = list(pool.map(lambda q: compress_from_campaign(model, comp, q, DatasetSettings(), 0, tmp_path / q,
                                                               cache_dir=tmp_path / "cache"), ["float32", "uint8"]))  # fmt: skip
     assert sorted(p.name.split("-")[0] for p in (tmp_path / "cache").iterdir()) == ["baseline", "pruned"]
-    assert arts[0].metadata["accuracy_float"] == arts[1].metadata["accuracy_float"]
+    assert arts[0].metadata.accuracy_float == arts[1].metadata.accuracy_float
     assert arts[0].graph.constants["fc.weight"].shape == arts[1].graph.constants["fc.weight"].shape

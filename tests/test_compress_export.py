@@ -15,6 +15,7 @@ from harness.compress.models import build_model
 from harness.compress.onnx_import import export_onnx, import_onnx
 from harness.errors import HarnessError
 from harness.ir import Artifact, Graph
+from harness.ir_meta import ArtifactMetadata
 
 # ------------------------------------------------------------- a small float numpy interpreter
 
@@ -114,7 +115,7 @@ def test_resnet_export_has_residual_adds_with_fused_relu():
 def test_artifact_round_trip(tmp_path):
     digits = digits_data()
     graph = export_graph(build_model("lenet", digits.input_shape, 10).eval(), digits.input_shape, "lenet")
-    art = Artifact(graph, {"model": "lenet", "input_shape": [1, 28, 28]})
+    art = Artifact(graph, ArtifactMetadata(model="lenet", input_shape=[1, 28, 28]))
     art.save(tmp_path)
     back = Artifact.load(tmp_path)
     assert back.content_hash() == art.content_hash()
@@ -186,6 +187,6 @@ def test_user_module_prunes_and_exports(tmp_path):
     assert [n.op for n in g.nodes] == ["conv2d", "conv2d", "maxpool2d", "flatten", "linear"]
     c2 = g.constants["c2.weight"].shape
     assert c2[0] < 8 and g.constants["fc.weight"].shape == (10, c2[0] * 144)
-    assert art.metadata["params_total"] <= 0.5 * sum(p.numel() for n, p in UserNet().named_parameters() if "bn" not in n)
+    assert art.metadata.params_total <= 0.5 * sum(p.numel() for n, p in UserNet().named_parameters() if "bn" not in n)
     x = digits_data().x_test[:3]
-    assert run_numpy(g, x).shape == (3, 10) and art.metadata["accuracy_float"] > 50
+    assert run_numpy(g, x).shape == (3, 10) and art.metadata.accuracy_float > 50

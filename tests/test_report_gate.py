@@ -151,6 +151,20 @@ def test_junit_validates_and_carries_the_numbers(tmp_path: Path) -> None:
     assert not schema.is_valid(str(bad))
 
 
+def _footprint(flash_total: int, code: int, ram_total: int) -> dict:
+    """A footprint.json in the build stage's format (numbers made up, consistent with each other)."""
+    weights, stack = flash_total - code - 500, 2048
+    return {"board": "sim-m4",
+            "flash": {"vectors": 400, "code": code, "weights": weights, "rodata_other": 96, "data_init": 4,
+                      "total": flash_total, "available": 1 << 20, "used_pct": round(100 * flash_total / (1 << 20), 2),
+                      "model_code": 3_000, "model_const": 50},
+            "ram": {"data": 4, "bss": 100, "arena": ram_total - 104 - stack, "stack": stack, "code": 0, "heap": 0,
+                    "total": ram_total, "available": 1 << 18, "used_pct": round(100 * ram_total / (1 << 18), 2)},
+            "berkeley": {"text": flash_total - 4, "data": 4, "bss": ram_total - 4},
+            "sections": {".text": code, ".rodata": weights + 96}, "weights_symbols": {"w": weights},
+            "model_bss_symbols": {"arena": ram_total - 104 - stack}, "arena_symbol": "arena", "fits": True}  # fmt: skip
+
+
 def test_measure_file_side_and_baseline_roundtrip(tmp_path: Path) -> None:
     def measure_doc(scale: float) -> dict:
         lat = [0.010 * scale] * 8
@@ -159,8 +173,7 @@ def test_measure_file_side_and_baseline_roundtrip(tmp_path: Path) -> None:
                                                    "energy_net_j": v * 0.05} for i, v in enumerate(lat)]}
 
     (tmp_path / "fw").mkdir()
-    (tmp_path / "fw" / "footprint.json").write_text(json.dumps({"flash": {"total": 30_000, "code": 9_000},
-                                                                "ram": {"total": 8_000}}))
+    (tmp_path / "fw" / "footprint.json").write_text(json.dumps(_footprint(flash_total=30_000, code=9_000, ram_total=8_000)))
     a, b = tmp_path / "a.json", tmp_path / "b.json"
     a.write_text(json.dumps(measure_doc(1.0)))
     b.write_text(json.dumps(measure_doc(1.2)))

@@ -68,10 +68,10 @@ def build(
     )
     console.print(f"[bold]{result.board}[/]: {result.status} (build {result.build_id}, {result.seconds:.2f} s)")
     if result.footprint:
-        fl, ram = result.footprint["flash"], result.footprint["ram"]
+        fl, ram = result.footprint.flash, result.footprint.ram
         console.print(
-            f"  flash {fl['total']} / {fl['available']} B (code {fl['code']}, weights {fl['weights']})  "
-            f"RAM {ram['total']} / {ram['available']} B (arena {ram['arena']}, stack {ram['stack']})"
+            f"  flash {fl.total} / {fl.available} B (code {fl.code}, weights {fl.weights})  "
+            f"RAM {ram.total} / {ram.available} B (arena {ram.arena}, stack {ram.stack})"
         )
         console.print(f"  {result.elf}\n  sha256 {result.firmware_sha256}")
     else:

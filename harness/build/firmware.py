@@ -4,14 +4,12 @@ report, served from the content-addressed cache when nothing changed."""
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import shutil
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,17 @@ from harness.build.mbed import (
     tree_identity,
 )
 from harness.build.model import ModelSources, resolve_model
+from harness.build.records import (
+    AnyFootprint,
+    BuildFailure,
+    BuildInputs,
+    BuildResult,
+    FlashBound,
+    Footprint,
+    ModelStats,
+    OverflowFootprint,
+    RamBound,
+)
 from harness.build.templates import build_logic_hash, template_dir
 from harness.build.toolchain import Toolchain, ToolFailed, find_toolchain, run_tool
 from harness.config.board import BoardConfig, load_board
@@ -41,43 +50,10 @@ CACHED_FILES = (ELF, BIN, HEX, MAP, LDS, FOOTPRINT)
 BARE_METAL_SOURCES = (("common", "bench_main.c"), ("bare-metal", "startup.c"), ("bare-metal", "hal_sim.c"))
 
 
-@dataclass(frozen=True)
-class BuildResult:
-    """What a build produced. ``elf``/``bin``/``hex``/``footprint`` are None when the project
-    was only generated (Mbed template without an Mbed tree; see ``commands``)."""
-
-    board: str
-    template: str
-    status: str  # "built" | "cached" | "generated, not compiled"
-    out_dir: Path
-    elf: Path | None
-    bin: Path | None
-    hex: Path | None
-    footprint: dict[str, Any] | None
-    firmware_sha256: str | None
-    toolchain: str
-    cache_hit: bool
-    build_id: str
-    model_hash: str
-    generated_dir: Path | None
-    # what the code generator says about the model: numeric, macs, weights_bytes, arena_bytes, layers
-    model_stats: dict[str, Any] = field(default_factory=dict)
-    project_dir: Path | None = None
-    commands: list[str] = field(default_factory=list)
-    seconds: float = 0.0
-
-    @property
-    def compiled(self) -> bool:
-        return self.elf is not None
-
-    def to_json(self) -> dict[str, Any]:
-        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
-
-
 class FirmwareTooLarge(StageError):
     """The image links only with unbounded memory; ``footprint`` says by how much it misses."""
 
-    def __init__(self, message: str, footprint: dict[str, Any]):
+    def __init__(self, message: str, footprint: AnyFootprint):
         self.footprint = footprint
         super().__init__(message)
 
@@ -159,22 +135,22 @@ def build_firmware(
     )
     build_id = key[:12]
     defines = {**sources.defines, **F.firmware_defines(board, build_id, max_laps)}
-    common: dict[str, Any] = {
-        "board": board.name,
-        "template": template,
-        "out_dir": out,
-        "toolchain": tc.version if tc else "not found",
-        "build_id": build_id,
-        "model_hash": sources.model_hash,
-        "generated_dir": generated_dir,
-        "model_stats": {
-            "numeric": sources.numeric,
-            "macs": sources.macs,
-            "weights_bytes": sources.weights_bytes,
-            "arena_bytes": sources.arena_bytes,
-            "layers": len(sources.layers),
-        },
-    }
+    common = BuildInputs(
+        board=board.name,
+        template=template,
+        out_dir=out,
+        toolchain=tc.version if tc else "not found",
+        build_id=build_id,
+        model_hash=sources.model_hash,
+        generated_dir=generated_dir,
+        model_stats=ModelStats(
+            numeric=sources.numeric,
+            macs=sources.macs,
+            weights_bytes=sources.weights_bytes,
+            arena_bytes=sources.arena_bytes,
+            layers=len(sources.layers),
+        ),
+    )
 
     cache = BuildCache(Path(cache_dir)) if cache_dir is not None else None
     if template == "mbed":
@@ -193,17 +169,17 @@ def build_firmware(
                 cache.store(key, [out / f for f in CACHED_FILES])
             status, hit = "built", False
         result = BuildResult(
-            **common,
+            **dict(common),
             status=status,
             elf=out / ELF,
             bin=out / BIN,
             hex=out / HEX,
-            footprint=json.loads((out / FOOTPRINT).read_text()),
+            footprint=Footprint.load(out / FOOTPRINT),
             firmware_sha256=_sha256(out / BIN),
             cache_hit=hit,
         )
-    result = replace(result, seconds=round(time.monotonic() - t0, 3))
-    (out / MANIFEST).write_text(json.dumps(result.to_json(), indent=1) + "\n")
+    result = result.model_copy(update={"seconds": round(time.monotonic() - t0, 3)})
+    result.write(out / MANIFEST)
     return result
 
 
@@ -251,8 +227,7 @@ def _compile_bare_metal(
         _report_too_large(board, tc, objs, model_objs, weights_objs, out, timeout_s)
     run_tool([tc.objcopy, "-O", "binary", str(out / ELF), str(out / BIN)], board=board.name, what="objcopy (bin)", timeout=60)
     run_tool([tc.objcopy, "-O", "ihex", str(out / ELF), str(out / HEX)], board=board.name, what="objcopy (hex)", timeout=60)
-    footprint = measure_footprint(out / ELF, board, model_objs, weights_objs)
-    (out / FOOTPRINT).write_text(json.dumps(footprint, indent=1) + "\n")
+    measure_footprint(out / ELF, board, model_objs, weights_objs).write(out / FOOTPRINT)
 
 
 def _link(board: BoardConfig, tc: Toolchain, objs: list[Path], lds: Path, elf: Path, map_file: Path, timeout_s: float) -> None:
@@ -276,17 +251,17 @@ def _report_too_large(
     elf = out / f"unbounded-{ELF}"
     _link(board, tc, objs, lds, elf, out / f"unbounded-{MAP}", timeout_s)
     fp = measure_footprint(elf, board, model_objs, weights_objs)
-    (out / FOOTPRINT).write_text(json.dumps(fp, indent=1) + "\n")
-    fl, ram = fp["flash"], fp["ram"]
+    fp.write(out / FOOTPRINT)
+    fl, ram = fp.flash, fp.ram
     raise FirmwareTooLarge(
-        f"build for board {board.name}: the firmware does not fit: flash {fl['total']} of {fl['available']} bytes "
-        f"(weights {fl['weights']}), RAM {ram['total']} of {ram['available']} bytes (arena {ram['arena']}, "
-        f"stack {ram['stack']}); see {out / FOOTPRINT}",
+        f"build for board {board.name}: the firmware does not fit: flash {fl.total} of {fl.available} bytes "
+        f"(weights {fl.weights}), RAM {ram.total} of {ram.available} bytes (arena {ram.arena}, "
+        f"stack {ram.stack}); see {out / FOOTPRINT}",
         fp,
     )
 
 
-def linker_overflow_footprint(board: BoardConfig, sources: ModelSources, output: str) -> dict[str, Any]:
+def linker_overflow_footprint(board: BoardConfig, sources: ModelSources, output: str) -> OverflowFootprint:
     """What is known of an image that did not link: GNU ld's "region `X' overflowed by N bytes"
     per region (so the totals are lower bounds: available + N), the model's own weights and
     arena from the code generator. Unknown totals are None."""
@@ -297,16 +272,16 @@ def linker_overflow_footprint(board: BoardConfig, sources: ModelSources, output:
     flash_avail = mem.flash_size - mem.app_offset
     flash_over = sum(n for r, n in over.items() if "RAM" not in r.upper())
     ram_over = sum(n for r, n in over.items() if "RAM" in r.upper())
-    return {
-        "board": board.name,
-        "source": "GNU ld overflow message: the image did not link, totals are lower bounds",
-        "flash": {"total": flash_avail + flash_over if flash_over else None, "available": flash_avail,
-                  "weights": sources.weights_bytes},
-        "ram": {"total": mem.ram_size + ram_over if ram_over else None, "available": mem.ram_size,
-                "arena": sources.arena_bytes},
-        "linker_overflow": over,
-        "fits": False,
-    }  # fmt: skip
+    return OverflowFootprint(
+        board=board.name,
+        source="GNU ld overflow message: the image did not link, totals are lower bounds",
+        flash=FlashBound(total=flash_avail + flash_over if flash_over else None, available=flash_avail,
+                         weights=sources.weights_bytes),
+        ram=RamBound(total=mem.ram_size + ram_over if ram_over else None, available=mem.ram_size,
+                     arena=sources.arena_bytes),
+        linker_overflow=over,
+        fits=False,
+    )  # fmt: skip
 
 
 def _build_mbed(
@@ -317,7 +292,7 @@ def _build_mbed(
     tc: Toolchain | None,
     os_path: Path | None,
     timeout_s: float,
-    common: dict[str, Any],
+    common: BuildInputs,
     *,
     cache: BuildCache | None,
     key: str,
@@ -330,13 +305,12 @@ def _build_mbed(
         (out / name).unlink(missing_ok=True)  # never leave an older image beside a failed build
     if generate_only:
         return BuildResult(
-            **common, status="generated, not compiled", elf=None, bin=None, hex=None, footprint=None,
+            **dict(common), status="generated, not compiled", elf=None, bin=None, hex=None, footprint=None,
             firmware_sha256=None, cache_hit=False, project_dir=project.folder, commands=commands,
         )  # fmt: skip
     if os_path is None:
-        manifest = {**{k: str(v) if isinstance(v, Path) else v for k, v in common.items()},
-                    "status": "failed: no Mbed CE tree", "project_dir": str(project.folder), "commands": commands}
-        (out / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
+        BuildFailure(**dict(common), status="failed: no Mbed CE tree", project_dir=project.folder,
+                     commands=commands).write(out / MANIFEST)
         raise MbedTreeMissing(no_tree_message(board), project.folder, commands)
     check_tree(board, os_path)
     if tc is None:
@@ -353,10 +327,10 @@ def _build_mbed(
             if "overflowed" not in exc.output and "will not fit in region" not in exc.output:
                 raise
             fp = linker_overflow_footprint(board, sources, exc.output)
-            (out / FOOTPRINT).write_text(json.dumps(fp, indent=1) + "\n")
+            fp.write(out / FOOTPRINT)
             raise FirmwareTooLarge(
                 f"build for board {board.name}: the firmware does not fit (Mbed link): "
-                + "; ".join(f"{r} overflowed by {n} bytes" for r, n in fp["linker_overflow"].items())
+                + "; ".join(f"{r} overflowed by {n} bytes" for r, n in fp.linker_overflow.items())
                 + f"; see {out / FOOTPRINT}",
                 fp,
             ) from None
@@ -366,13 +340,12 @@ def _build_mbed(
         if sources.weights_sources is not None:
             wanted = {Path(w).name for w in sources.weights_sources}
             weights_objs = [o for o in model_objs if o.name.split("_", 1)[1].removesuffix(".obj") in wanted]
-        footprint = measure_footprint(elf, board, model_objs, weights_objs)
-        (out / FOOTPRINT).write_text(json.dumps(footprint, indent=1) + "\n")
+        measure_footprint(elf, board, model_objs, weights_objs).write(out / FOOTPRINT)
         if cache:
             cache.store(key, [out / f for f in (ELF, BIN, HEX, FOOTPRINT)])
         status, hit = "built", False
     return BuildResult(
-        **common, status=status, elf=out / ELF, bin=out / BIN, hex=out / HEX,
-        footprint=json.loads((out / FOOTPRINT).read_text()), firmware_sha256=_sha256(out / BIN), cache_hit=hit,
+        **dict(common), status=status, elf=out / ELF, bin=out / BIN, hex=out / HEX,
+        footprint=Footprint.load(out / FOOTPRINT), firmware_sha256=_sha256(out / BIN), cache_hit=hit,
         project_dir=project.folder, commands=commands,
     )  # fmt: skip

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
 
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import Symbol, SymbolTableSection
 
+from harness.build.records import Berkeley, FlashUse, Footprint, RamUse
 from harness.config.board import BoardConfig
 
 _KINDS = ("STT_OBJECT", "STT_FUNC")
@@ -53,8 +53,8 @@ def measure_footprint(
     board: BoardConfig,
     model_objects: Iterable[Path] = (),
     weights_objects: Iterable[Path] | None = None,
-) -> dict[str, Any]:
-    """Footprint dict (written as footprint.json).
+) -> Footprint:
+    """The image's Footprint (written as footprint.json).
 
     Flash = non-writable allocated sections + the load image of initialised data; RAM = every
     allocated section placed in the board's RAM (.data, .bss with the arena, the stack, and code
@@ -114,36 +114,36 @@ def measure_footprint(
     arena = model_bss[arena_symbol] if arena_symbol else 0
     flash_avail = mem.flash_size - mem.app_offset
     flash_total, ram_total = text + data, data + bss - heap + ram_code
-    return {
-        "board": board.name,
-        "flash": {
-            "vectors": vectors,
-            "code": text - vectors - rodata,
-            "weights": weights_total,
-            "rodata_other": rodata - weights_total,
-            "data_init": data,
-            "total": flash_total,
-            "available": flash_avail,
-            "used_pct": round(100.0 * flash_total / flash_avail, 2),
+    return Footprint(
+        board=board.name,
+        flash=FlashUse(
+            vectors=vectors,
+            code=text - vectors - rodata,
+            weights=weights_total,
+            rodata_other=rodata - weights_total,
+            data_init=data,
+            total=flash_total,
+            available=flash_avail,
+            used_pct=round(100.0 * flash_total / flash_avail, 2),
             # informational subsets of code / rodata_other:
-            "model_code": model_code,
-            "model_const": const_total,
-        },
-        "ram": {
-            "data": data,
-            "bss": bss - arena - stack - heap,
-            "arena": arena,
-            "stack": stack,
-            "code": ram_code,  # code copied to RAM at boot (RP2040 PICO_COPY_TO_RAM), also counted in flash
-            "heap": heap,
-            "total": ram_total,
-            "available": mem.ram_size,
-            "used_pct": round(100.0 * ram_total / mem.ram_size, 2),
-        },
-        "berkeley": {"text": text, "data": data, "bss": bss},
-        "sections": sections,
-        "weights_symbols": dict(sorted(weights.items())),
-        "model_bss_symbols": dict(sorted(model_bss.items())),
-        "arena_symbol": arena_symbol,
-        "fits": flash_total <= flash_avail and ram_total <= mem.ram_size,
-    }
+            model_code=model_code,
+            model_const=const_total,
+        ),
+        ram=RamUse(
+            data=data,
+            bss=bss - arena - stack - heap,
+            arena=arena,
+            stack=stack,
+            code=ram_code,  # code copied to RAM at boot (RP2040 PICO_COPY_TO_RAM), also counted in flash
+            heap=heap,
+            total=ram_total,
+            available=mem.ram_size,
+            used_pct=round(100.0 * ram_total / mem.ram_size, 2),
+        ),
+        berkeley=Berkeley(text=text, data=data, bss=bss),
+        sections=sections,
+        weights_symbols=dict(sorted(weights.items())),
+        model_bss_symbols=dict(sorted(model_bss.items())),
+        arena_symbol=arena_symbol,
+        fits=flash_total <= flash_avail and ram_total <= mem.ram_size,
+    )

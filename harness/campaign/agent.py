@@ -169,8 +169,9 @@ def fetch_blob(sha256: str, ref: Any, name: str) -> Path:
 
 def build_on_node(artifact_sha: str, artifact_ref: list[Any], kwargs: dict[str, Any]) -> dict[str, Any]:
     """A Ray task on a builder node: the artifact (a tar, by content hash, unpacked once per
-    node), built with this node's toolchain and build cache; returns the BuildResult and the
-    build folder as a tar (the images then travel by content hash like any other blob)."""
+    node), built with this node's toolchain and build cache; returns the BuildResult (as JSON data,
+    like the footprint of an image that does not fit) and the build folder as a tar (the images
+    then travel by content hash like any other blob)."""
     import io
     import tarfile
     import tempfile
@@ -190,11 +191,11 @@ def build_on_node(artifact_sha: str, artifact_ref: list[Any], kwargs: dict[str, 
         try:
             result = build_firmware(art_dir, out_dir=out, cache_dir=node_cache() / "build", **kwargs)
         except FirmwareTooLarge as exc:
-            return {"too_large": str(exc), "footprint": exc.footprint, **where}
+            return {"too_large": str(exc), "footprint": exc.footprint.model_dump(mode="json"), **where}
         buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tf:
             tf.add(out, arcname=".")
-        return {"result": result, "out_dir": str(out), "tar": buf.getvalue(), **where}
+        return {"result": result.model_dump(mode="json"), "out_dir": str(out), "tar": buf.getvalue(), **where}
 
 
 class StationService:
@@ -244,16 +245,19 @@ class StationService:
         collected with ``events`` (polled: works over Ray Client too)."""
         from dataclasses import replace
 
+        from harness.campaign.prepare import Prepared
         from harness.campaign.runner import CampaignRunner
         from harness.campaign.stations import StationCancelled, StoreProxy
 
         if self._thread is not None and self._thread.is_alive():
             raise HarnessError(f"station {self.board} is already measuring a configuration")
-        prep = job["prep"]
+        prep: Prepared = job["prep"]
+        if prep.build is None:
+            raise HarnessError(f"station {self.board}: configuration {prep.point.config_id} has no firmware")
         firmware = fetch_blob(job["firmware_sha256"], job["firmware_ref"], job["firmware_name"])
         samples = fetch_blob(job["samples_sha256"], job["samples_ref"], "samples.npz")
-        build = replace(prep.build, hex=firmware if firmware.suffix == ".hex" else None,
-                        elf=firmware if firmware.suffix == ".elf" else prep.build.elf)
+        build = prep.build.model_copy(update={"hex": firmware if firmware.suffix == ".hex" else None,
+                                              "elf": firmware if firmware.suffix == ".elf" else prep.build.elf})
         prep = replace(prep, build=build, artifact_dir=samples.parent)
         bench = self.bench
         if bench is None:

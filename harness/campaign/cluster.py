@@ -171,11 +171,12 @@ class ClusterCampaign:
     def _prepare_remote(self, p: ConfigPoint) -> Prepared:
         import io
         import tarfile
-        from dataclasses import replace
 
+        from harness.build.records import BuildResult, parse_footprint
         from harness.campaign.prepare import injected_cflags
         from harness.config.board import load_board
         from harness.config.limits import inside
+        from harness.stage_record import validate_record
 
         r, ray = self.runner, require_ray()
         if r.display is not None:
@@ -191,7 +192,7 @@ class ClusterCampaign:
         prep.notes["built_on"] = {"host": got["host"], "node_id": got["node_id"]}
         if "too_large" in got:
             prep.fits, prep.error = False, got["too_large"]
-            prep.notes["footprint"] = got["footprint"]
+            prep.footprint = parse_footprint(got["footprint"], f"footprint from builder {got['host']}")
             return prep
         out = inside(r.run_dir, "firmware", p.config_id.replace("/", "__"))
         out.mkdir(parents=True, exist_ok=True)
@@ -202,10 +203,10 @@ class ClusterCampaign:
         def here(path: Path | None) -> Path | None:
             return None if path is None else out / Path(path).relative_to(remote)
 
-        res = got["result"]
-        prep.build = replace(res, out_dir=out, elf=here(res.elf), bin=here(res.bin), hex=here(res.hex))
-        fp = prep.build.footprint or {}
-        prep.fits = bool(fp.get("fits", True))
+        res = validate_record(BuildResult, got["result"], f"build record from builder {got['host']}")
+        prep.build = res.model_copy(update={"out_dir": out, "elf": here(res.elf), "bin": here(res.bin), "hex": here(res.hex)})
+        fp = prep.build.footprint
+        prep.fits = fp is None or fp.fits
         if not prep.fits:
             prep.error = "does not fit the board's flash/RAM"
         return prep
@@ -315,6 +316,7 @@ class ClusterCampaign:
                         snap: Snapshot) -> bool:
         """Measure on the station; False when the station died (configuration interrupted)."""
         cid = prep.point.config_id
+        assert prep.build is not None  # measured only when it fits
         firmware = Path(str(prep.build.hex or prep.build.elf))
         fw_sha, fw_ref = self.blobs.put(firmware)
         s_sha, s_ref = self.blobs.put(Path(str(prep.artifact_dir)) / "samples.npz")

@@ -82,7 +82,7 @@ def prepare(point: ConfigPoint) -> Prepared:
         hex=None, footprint=fp, firmware_sha256=sha, toolchain="prebuilt (not built by the harness)",
         cache_hit=False, build_id=sha[:12], model_hash=fw.version, generated_dir=None,
     )
-    prep.fits = bool(fp.get("fits", True)) if fp else True
+    prep.fits = fp.fits if fp else True
     if not prep.fits:
         prep.error = "the prebuilt image does not fit the board's flash/RAM"
     return prep

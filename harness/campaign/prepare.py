@@ -9,7 +9,7 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -19,6 +19,9 @@ from harness.config.board import load_board
 from harness.config.campaign import CampaignConfig
 from harness.config.limits import inside
 from harness.ir import Artifact
+
+if TYPE_CHECKING:
+    from harness.build.records import AnyFootprint, BuildResult
 
 # Test hook: HARNESS_FAULT_INJECT="hang:<config-id glob>" builds firmware whose inference never
 # returns ("fault:<glob>": executes an undefined instruction), to exercise the runner's retry and
@@ -32,9 +35,10 @@ class Prepared:
     point: ConfigPoint
     artifact_dir: Path | None = None
     artifact: Artifact | None = None
-    build: Any = None  # harness.build.BuildResult
+    build: BuildResult | None = None
     fits: bool = True
     error: str | None = None
+    footprint: AnyFootprint | None = None  # of a build that does not fit (it has no BuildResult)
     notes: dict[str, Any] = field(default_factory=dict)
 
 
@@ -106,10 +110,10 @@ class Preparer:
         except FirmwareTooLarge as exc:
             prep.fits = False
             prep.error = str(exc)
-            prep.notes["footprint"] = exc.footprint
+            prep.footprint = exc.footprint
             return prep
-        fp = prep.build.footprint or {}
-        prep.fits = bool(fp.get("fits", True))
+        fp = prep.build.footprint
+        prep.fits = fp is None or fp.fits
         if not prep.fits:
             prep.error = "does not fit the board's flash/RAM"
         return prep

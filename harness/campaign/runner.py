@@ -18,6 +18,7 @@ from harness.campaign.stages import StageClock
 from harness.config.campaign import CampaignConfig
 from harness.config.rig import RigConfig
 from harness.errors import HarnessError
+from harness.ir_meta import ArtifactMetadata, CompressionRecord
 
 LOG = logging.getLogger("harness.campaign")
 DONE_STATES = ("measured", "does-not-fit")
@@ -87,43 +88,45 @@ class CampaignRunner:
     # -- stages -------------------------------------------------------------------------------
     def _record_prepared(self, prep: Prepared) -> None:
         p, cid = prep.point, prep.point.config_id
-        meta = prep.artifact.metadata if prep.artifact else {}
-        comp = meta.get("compression") or {}
+        meta = prep.artifact.metadata if prep.artifact else ArtifactMetadata()
+        comp = meta.compression or CompressionRecord()
 
-        def frac(pct: Any) -> float | None:  # the store keeps accuracies as fractions
+        def frac(pct: float | None) -> float | None:  # the store keeps accuracies as fractions
             return None if pct is None else float(pct) / 100.0
 
-        data = meta.get("dataset_used") or {}
-        meaningful = not data.get("synthetic", False)  # a synthetic stand-in's accuracy is not reported
-        acc = meta.get("accuracy_quant") if p.numeric != "float32" else meta.get("accuracy_float")
-        base = meta.get("accuracy_baseline")
+        data = meta.dataset_used
+        meaningful = not (data is not None and data.synthetic)  # a synthetic stand-in's accuracy is not reported
+        acc = meta.accuracy_quant if p.numeric != "float32" else meta.accuracy_float
+        base = meta.accuracy_baseline
         fields: dict[str, Any] = {
-            "accuracy_float": frac(meta.get("accuracy_float")) if meaningful else None,
-            "accuracy_quant": frac(meta.get("accuracy_quant")) if meaningful else None,
+            "accuracy_float": frac(meta.accuracy_float) if meaningful else None,
+            "accuracy_quant": frac(meta.accuracy_quant) if meaningful else None,
             "rel_accuracy": (acc / base) if (acc is not None and base and meaningful) else None,
             # the paper's "compression": fraction of parameters actually removed
-            "rate": comp.get("achieved_rate", comp.get("selected_rate")),
-            "params": meta.get("params_total"),
-            "params_nonzero": meta.get("params_nonzero"),
-            "macs": meta.get("macs"),
+            "rate": comp.removed(),
+            "params": meta.params_total,
+            "params_nonzero": meta.params_nonzero,
+            "macs": meta.macs,
             "artifact_path": str(prep.artifact_dir) if prep.artifact_dir else None,
         }
-        fp = (prep.build.footprint if prep.build is not None else None) or prep.notes.get("footprint")
+        fp = (prep.build.footprint if prep.build is not None else None) or prep.footprint
         if fp:
             fields.update(
-                flash_bytes=fp["flash"]["total"], ram_bytes=fp["ram"]["total"], weights_bytes=fp["flash"]["weights"],
-                arena_bytes=fp["ram"]["arena"], flash_size=fp["flash"]["available"], ram_size=fp["ram"]["available"],
-                fits=bool(fp.get("fits", prep.fits)),
+                flash_bytes=fp.flash.total, ram_bytes=fp.ram.total, weights_bytes=fp.flash.weights,
+                arena_bytes=fp.ram.arena, flash_size=fp.flash.available, ram_size=fp.ram.available, fits=fp.fits,
             )
         if prep.build is not None and prep.build.elf is not None:
             fields["firmware_path"] = str(prep.build.hex or prep.build.elf)
-        extra = {"dataset": data, "selected_rate": comp.get("selected_rate"), "search": comp.get("search"),
-                 "accuracy_baseline": frac(base) if meaningful else None, "runtime": p.runtime} if meta else None
+        search = [step.model_dump() for step in comp.search] if comp.search is not None else None
+        extra = {"dataset": data.model_dump(exclude_unset=True) if data is not None else {},
+                 "selected_rate": comp.selected_rate, "search": search,
+                 "accuracy_baseline": frac(base) if meaningful else None, "runtime": p.runtime} if meta.known() else None
         self.store.upsert_config(cid, extra=extra, **{k: v for k, v in fields.items() if v is not None})
         if not prep.fits:
             self.store.set_status(cid, "does-not-fit", prep.error)
             self._say(p, "build", f"does not fit: {prep.error}", "warning")
         else:
+            assert prep.build is not None  # it fits, so it was built
             self.store.set_status(cid, "built")
             cached = " (cache hit)" if prep.build.cache_hit else ""
             self._say(p, "build", f"built {prep.build.build_id}{cached}")
@@ -136,6 +139,7 @@ class CampaignRunner:
         build = prep.build
         assert build is not None  # prepared (a prebuilt [[firmware]] entry has no artifact)
         firmware = build.hex or build.elf
+        assert firmware is not None  # an image that fits was compiled (or given, for a prebuilt entry)
         attempts = self.campaign.max_retries + 1
         for attempt in range(1, attempts + 1):
             link = None

@@ -71,7 +71,7 @@ def compress(req: CompressRequest, out_dir: Path, progress: Progress | None = No
     cache_dir = req.cache_dir or out_dir.parent / "_cache"
     run = pipeline.Pipeline(req, cache_dir, progress)
     graph, float_model, info = run.execute()
-    art = Artifact(graph=graph, metadata={**info, "compress_seconds": round(time.perf_counter() - t0, 3)})
+    art = Artifact(graph=graph, metadata=info.model_copy(update={"compress_seconds": round(time.perf_counter() - t0, 3)}))
     art.save(out_dir)
     _write_extras(req, run, float_model, out_dir)
     return art

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from harness.compress.errors import CompressError, PruningError
+
+if TYPE_CHECKING:
+    from harness.ir_meta import ArtifactMetadata
 
 NUMERIC = ("float32", "uint8", "int8", "qmn")
 
@@ -134,12 +138,14 @@ def compress(
     _summary(console, Table, out, art.metadata)
 
 
-def _summary(console: object, table_cls: type, out: Path, md: dict) -> None:
+def _summary(console: object, table_cls: type, out: Path, md: ArtifactMetadata) -> None:
     t = table_cls(title=f"artifact {out}")
-    for col in ("model", "numeric", "accuracy_float", "accuracy_quant", "params_total", "params_nonzero", "macs", "compress_seconds"):
+    row = {"model": md.model, "numeric": md.numeric, "accuracy_float": md.accuracy_float,
+           "accuracy_quant": md.accuracy_quant, "params_total": md.params_total, "params_nonzero": md.params_nonzero,
+           "macs": md.macs, "compress_seconds": md.compress_seconds}  # fmt: skip
+    for col in row:
         t.add_column(col)
-    t.add_row(*[str(md.get(c)) for c in ("model", "numeric", "accuracy_float", "accuracy_quant", "params_total",
-                                         "params_nonzero", "macs", "compress_seconds")])  # fmt: skip
+    t.add_row(*[str(v) for v in row.values()])
     console.print(t)  # type: ignore[attr-defined]
 
 

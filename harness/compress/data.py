@@ -20,6 +20,7 @@ from typing import Literal
 import numpy as np
 
 from harness.compress.errors import DatasetError
+from harness.ir_meta import DatasetRecord
 
 MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
 MNIST_FILES = {
@@ -55,11 +56,11 @@ class Dataset:
         c, h, w = (int(d) for d in self.x_train.shape[1:])  # images are (N, C, H, W)
         return c, h, w
 
-    def describe(self) -> dict[str, object]:
+    def describe(self) -> DatasetRecord:
         """What provenance records about the data a model was trained and evaluated on."""
-        return {"name": self.name, "source": self.source, "split": self.split, "train": len(self.y_train),
-                "test": len(self.y_test), "input_shape": list(self.input_shape), "synthetic": self.synthetic,
-                **({"note": self.note} if self.note else {})}  # fmt: skip
+        rec = DatasetRecord(name=self.name, source=self.source, split=self.split, train=len(self.y_train),
+                            test=len(self.y_test), input_shape=list(self.input_shape), synthetic=self.synthetic)
+        return rec.model_copy(update={"note": self.note}) if self.note else rec  # no note: no key
 
 
 Source = Literal["auto", "idx", "npm", "binary", "python", "synthetic"]

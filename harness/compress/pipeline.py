@@ -25,6 +25,7 @@ from harness.compress.onnx_import import import_onnx
 from harness.compress.quantize import qat_finetune, quantize_graph
 from harness.compress.train import accuracy, configure_torch, seed_everything, train
 from harness.ir import Graph
+from harness.ir_meta import ArtifactMetadata, Budget, CompressionRecord
 
 STAGE_VERSION = 1  # bump when training/pruning code changes what a cached model would be
 
@@ -39,7 +40,7 @@ class Pipeline:
 
     # --------------------------------------------------------------------------------- main flow
 
-    def execute(self) -> tuple[Graph, nn.Module | None, dict[str, Any]]:
+    def execute(self) -> tuple[Graph, nn.Module | None, ArtifactMetadata]:
         req = self.req
         clock = _Clock(self.timings)
         configure_torch(req.threads)
@@ -74,40 +75,41 @@ class Pipeline:
         clock("graph_accuracy")
         return graph, model, self.metadata(float_graph, graph, acc_float, acc_q, method)
 
-    def metadata(self, float_graph: Graph, graph: Graph, acc_float: float, acc_q: float, method: str) -> dict[str, Any]:
+    def metadata(self, float_graph: Graph, graph: Graph, acc_float: float, acc_q: float, method: str) -> ArtifactMetadata:
         req = self.req
         total, nonzero = count_params(float_graph)
         est = resources.estimate(graph)
         inp = graph.tensors[graph.inputs[0]].quant
-        return {
-            "model": req.model.id,
-            "arch": req.model.arch,
-            "model_settings": req.model.model_dump(),
-            "dataset": req.dataset.model_dump(),
-            "dataset_used": self.data.describe(),
-            "seed": req.seed,
-            "numeric": req.numeric,
-            "compression": {
-                **req.compression.model_dump(),
-                "prune_layers": req.prune_layers, "prune_channels": req.prune_channels,
-                "sensitivity": req.sensitivity, "budget": {"flash": req.max_flash, "ram": req.max_ram, "macs": req.max_macs},
-                "qat_epochs": req.qat_epochs, **self.notes.get("compression", {}),
-            },
-            "accuracy_baseline": self.notes.get("accuracy_baseline"),
-            "accuracy_float": round(acc_float, 4),
-            "accuracy_quant": round(acc_q, 4),
-            "accuracy_quant_method": method,
-            "accuracy_split": f"held-out test split, {len(self.data.y_test)} images ({self.data.split})",
-            "params_total": total,
-            "params_nonzero": nonzero,
-            "macs": est.macs,
-            "resources_estimate": est.as_dict(),
-            "input_shape": list(self.data.input_shape),
-            "num_classes": self.data.num_classes,
-            "input_quant": asdict(inp) if inp is not None else None,
-            "timings_s": {k: round(v, 3) for k, v in self.timings.items()},
-            "calibration_samples": min(req.calibration_samples, len(self.data.x_train)) if req.numeric != "float32" else 0,
-        }
+        compression = CompressionRecord(**{
+            **req.compression.model_dump(),
+            "prune_layers": req.prune_layers, "prune_channels": req.prune_channels, "sensitivity": req.sensitivity,
+            "budget": Budget(flash=req.max_flash, ram=req.max_ram, macs=req.max_macs),
+            "qat_epochs": req.qat_epochs, **self.notes.get("compression", {}),
+        })  # fmt: skip
+        return ArtifactMetadata(
+            model=req.model.id,
+            arch=req.model.arch,
+            model_settings=req.model.model_dump(),
+            dataset=req.dataset.model_dump(),
+            dataset_used=self.data.describe(),
+            seed=req.seed,
+            numeric=req.numeric,
+            compression=compression,
+            accuracy_baseline=self.notes.get("accuracy_baseline"),
+            accuracy_float=round(acc_float, 4),
+            accuracy_quant=round(acc_q, 4),
+            accuracy_quant_method=method,
+            accuracy_split=f"held-out test split, {len(self.data.y_test)} images ({self.data.split})",
+            params_total=total,
+            params_nonzero=nonzero,
+            macs=est.macs,
+            resources_estimate=est.as_dict(),
+            input_shape=list(self.data.input_shape),
+            num_classes=self.data.num_classes,
+            input_quant=asdict(inp) if inp is not None else None,
+            timings_s={k: round(v, 3) for k, v in self.timings.items()},
+            calibration_samples=min(req.calibration_samples, len(self.data.x_train)) if req.numeric != "float32" else 0,
+        )
 
     # ---------------------------------------------------------------------------------- training
 

@@ -9,12 +9,15 @@ import json
 import math
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from harness.report.gate_rules import METRICS
 from harness.report.rundata import ReportError, RunNotReadable
+
+if TYPE_CHECKING:
+    from harness.build.records import AnyFootprint
 
 DEFAULT_BUILD = "default"
 DEFAULT_RUNTIME = "portable"
@@ -122,28 +125,49 @@ def system_label(board: Any, extra_json: Any) -> str:
     return name
 
 
-def footprint_values(fp: dict[str, Any]) -> dict[str, float]:
-    """Code size and the size of each main ELF section from a footprint.json."""
-    sections = fp.get("sections") or {}
-    out = {"code_bytes": float(fp["flash"]["code"])}
-    for sec in ("text", "rodata", "data", "bss"):
-        if f".{sec}" in sections:
-            out[f"{sec}_bytes"] = float(sections[f".{sec}"])
+def footprint_values(fp: AnyFootprint) -> dict[str, float]:
+    """Flash and RAM totals, code size and the size of each main ELF section from a footprint.json
+    (an image that did not link has lower-bound totals, when known, and nothing else)."""
+    from harness.build.records import Footprint
+
+    out: dict[str, float] = {}
+    if fp.flash.total is not None:
+        out["flash_bytes"] = float(fp.flash.total)
+    if fp.ram.total is not None:
+        out["ram_bytes"] = float(fp.ram.total)
+    if isinstance(fp, Footprint):
+        out["code_bytes"] = float(fp.flash.code)
+        for sec in ("text", "rodata", "data", "bss"):
+            if f".{sec}" in fp.sections:
+                out[f"{sec}_bytes"] = float(fp.sections[f".{sec}"])
     return out
 
 
-def _footprint(run_dir: Path, config_id: str, firmware_path: Any) -> dict[str, Any] | None:
+def _parse_footprint(data: Any, path: Path) -> AnyFootprint:
+    """A footprint.json's data; one that does not match the schema is a ReportError naming it."""
+    from harness.build.records import parse_footprint
+    from harness.stage_record import RecordError
+
+    try:
+        return parse_footprint(data, path)
+    except RecordError as exc:
+        raise ReportError(str(exc)) from None
+
+
+def _footprint(run_dir: Path, config_id: str, firmware_path: Any) -> AnyFootprint | None:
     """footprint.json of a configuration's build folder (beside the image, or where the runner
-    builds it; a configuration that did not fit has one from the unbounded relink)."""
+    builds it; a configuration that did not fit has one from the unbounded relink or the linker's
+    overflow message). An unreadable file counts as none."""
     candidates = [run_dir / "firmware" / config_id.replace("/", "__") / "footprint.json"]
     if isinstance(firmware_path, str) and firmware_path:
         candidates.insert(0, Path(firmware_path).parent / "footprint.json")
     for p in candidates:
         if p.is_file():
             try:
-                return dict(json.loads(p.read_text()))
-            except (OSError, json.JSONDecodeError):
+                data = json.loads(p.read_text())
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
                 return None
+            return _parse_footprint(data, p)
     return None
 
 
@@ -182,9 +206,11 @@ def from_run(run_dir: Path) -> Side:
                 res.values[metric] = v
         fp = _footprint(run.run_dir, cid, row.get("firmware_path"))
         if fp:
-            res.values.setdefault("flash_bytes", float(fp["flash"]["total"]))
-            res.values.setdefault("ram_bytes", float(fp["ram"]["total"]))
-            res.values.update(footprint_values(fp))
+            fp_values = footprint_values(fp)
+            for total in ("flash_bytes", "ram_bytes"):  # the store's figure, when it has one, wins
+                if total in fp_values:
+                    res.values.setdefault(total, fp_values.pop(total))
+            res.values.update(fp_values)
         p = last_prov.get(cid)
         if p:
             res.firmware_sha256 = _text(p.get("firmware_sha256"), "") or None
@@ -228,9 +254,7 @@ def from_measure_file(path: Path) -> Side:
     if fw:
         fp_path = Path(fw).parent / "footprint.json"
         if fp_path.is_file():
-            fp = json.loads(fp_path.read_text())
-            res.values.update(flash_bytes=float(fp["flash"]["total"]), ram_bytes=float(fp["ram"]["total"]),
-                              **footprint_values(fp))
+            res.values.update(footprint_values(_parse_footprint(json.loads(fp_path.read_text()), fp_path)))
         image = Path(fw)
         if image.is_file():
             import hashlib
