@@ -1,7 +1,8 @@
 """Structural and element-wise pruning with one-shot or AGP schedules and retraining.
 
 Structural pruning physically removes conv filters / linear rows (and the dependent input channels
-or flatten columns downstream, see ``deps``), so the exported model is smaller. Element-wise
+or flatten columns downstream, see ``deps``), so the exported model is smaller; producers joined by
+a residual add are one group and lose the same channels. Element-wise
 pruning zeroes weights under a mask that survives retraining (gradients masked, mask re-applied
 after every optimizer step). ``rate`` always means the fraction of the *original* conv/linear
 parameters removed.
