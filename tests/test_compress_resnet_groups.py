@@ -79,6 +79,39 @@ def test_concat_keeps_its_producers_whole():
     assert set(dep.groups) == set() and set(dep.tied) == {"a", "b", "c"}
 
 
+class _FunctionalResidual(torch.nn.Module):
+    """Residual written with functional ops: torch.add, a scaled branch, a same-shape product,
+    F.relu and a global mean instead of modules."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stem = torch.nn.Conv2d(1, 6, 3, padding=1)
+        self.a = torch.nn.Conv2d(6, 6, 3, padding=1)
+        self.b = torch.nn.Conv2d(6, 6, 1)
+        self.fc = torch.nn.Linear(6, 3)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s = torch.nn.functional.relu(self.stem(x))
+        y = torch.add(self.a(s) * 0.5, s) * self.b(s)
+        return self.fc(y.mean((2, 3)))
+
+
+def test_functional_residual_ops_group_and_remove_exactly():
+    model = _FunctionalResidual().eval()
+    dep = deps.analyse(model, (1, 8, 8))
+    assert {k: g.members for k, g in dep.groups.items()} == {"stem": ["stem", "a", "b"]} and dep.tied == ["fc"]
+    keep = torch.tensor([0, 2, 5])
+    x = torch.rand(2, 1, 8, 8)
+    with torch.no_grad():
+        model.fc.weight[:, [1, 3, 4]] = 0
+        model.a.weight[:, [1, 3, 4]] = 0  # consumers of the group: a and b read the stem's channels
+        model.b.weight[:, [1, 3, 4]] = 0
+        before = model(x)
+        after = apply_structural(model, dep, {"stem": keep})(x)
+    torch.testing.assert_close(after, before)
+    assert (model.stem.out_channels, model.a.out_channels, model.b.in_channels, model.fc.in_features) == (3, 3, 3, 3)
+
+
 def test_grouped_removal_is_exact_when_the_dropped_channels_are_unread():
     """Zero every consumer's input weights of the channels to be dropped (so they reach nothing),
     then remove them from all producers, batch norms and consumers of each group: the outputs must

@@ -28,7 +28,9 @@ from torch.fx.passes.shape_prop import ShapeProp
 _CHANNELWISE_FUNCS = {torch.relu, F.relu, F.relu6, F.max_pool2d, F.avg_pool2d, F.dropout, F.adaptive_avg_pool2d, F.hardtanh}
 _CHANNELWISE_METHODS = {"relu", "contiguous", "clamp"}
 _CHANNELWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d, nn.Dropout, nn.Identity, nn.Hardtanh)
-_MERGING = {operator.add, operator.iadd, operator.sub, torch.add, torch.sub, "add", "add_", "sub"}
+# elementwise on two same-shaped tensors: channel c meets channel c (with a scalar: channel-wise)
+_MERGING = {operator.add, operator.iadd, operator.sub, operator.mul, torch.add, torch.sub, torch.mul, "add", "add_", "sub", "mul"}
+_MEANS = {torch.mean, "mean"}
 _FLATTENS = {torch.flatten, "flatten", "view", "reshape"}
 
 
@@ -152,9 +154,9 @@ def analyse(model: nn.Module, input_shape: tuple[int, ...]) -> Dependencies:
             if len(ops) == 2 and {tuple(_shape(o)) for o in ops} == {tuple(_shape(n))} and spatial.get(ops[0].name, 1) == spatial.get(ops[1].name, 1):
                 same_space(n, ops[0])
                 sp.union(ops[0].name, ops[1].name)
-            elif len(ops) == 1 and _shape(ops[0]) == _shape(n):  # tensor +- scalar
+            elif len(ops) == 1 and _shape(ops[0]) == _shape(n):  # tensor and a scalar (or x + x)
                 same_space(n, ops[0])
-            else:  # broadcasting add: channels no longer line up one to one
+            else:  # broadcasting: channels no longer line up one to one
                 opaque(n)
         elif first is not None and len(inputs(n)) == 1 and (
             (n.op == "call_function" and n.target in _CHANNELWISE_FUNCS)
@@ -163,6 +165,8 @@ def analyse(model: nn.Module, input_shape: tuple[int, ...]) -> Dependencies:
             same_space(n, first)
         elif first is not None and n.target in _FLATTENS and n.op in ("call_function", "call_method"):
             _flatten(n, first, sp, spatial)
+        elif first is not None and n.target in _MEANS and n.op in ("call_function", "call_method") and _spatial_mean(n):
+            same_space(n, first)  # global average pool written as x.mean((2, 3))
         elif n.op == "call_method" and n.target == "size":
             continue  # a shape, not a tensor: channels go nowhere
         else:
@@ -175,6 +179,19 @@ def _reads_channels(m: nn.Module, src: fx.Node, spatial: dict[str, int]) -> bool
     if isinstance(m, nn.Conv2d):
         return spatial.get(src.name, 1) == 1 and len(_shape(src)) == 4
     return len(_shape(src)) == 2  # a linear on 4-D input works on the last (width) axis
+
+
+def _spatial_mean(n: fx.Node) -> bool:
+    """A mean over spatial axes only: the channel axis (1) survives in place."""
+    src = n.args[0]
+    dims = n.args[1] if len(n.args) > 1 else n.kwargs.get("dim")
+    if not isinstance(src, fx.Node) or len(_shape(src)) != 4 or dims is None:
+        return False
+    raw = list(dims) if isinstance(dims, (tuple, list)) else [dims]
+    if not all(isinstance(d, int) for d in raw):
+        return False
+    axes = {d % 4 for d in raw if isinstance(d, int)}
+    return 0 not in axes and 1 not in axes and len(_shape(n)) >= 2
 
 
 def _flatten(n: fx.Node, src: fx.Node, sp: _Spaces, spatial: dict[str, int]) -> None:
