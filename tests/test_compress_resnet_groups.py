@@ -18,7 +18,14 @@ from harness.compress import deps, irexec
 from harness.compress.errors import PruningError
 from harness.compress.export import count_params, export_graph
 from harness.compress.models import build_model
-from harness.compress.prune import PruneSpec, RetrainConfig, apply_structural, count_weights, prune
+from harness.compress.prune import (
+    PruneSpec,
+    RetrainConfig,
+    apply_structural,
+    count_weights,
+    prune,
+    structure_scores,
+)
 from harness.compress.resources import macs
 from harness.compress.train import accuracy, configure_torch, seed_everything, train
 
@@ -61,6 +68,17 @@ def test_residual_producers_form_one_group_per_add_chain():
     assert stem.bns == ["bn1", "layers.0.bn2"]
     assert {c.module for c in stem.consumers} == {"layers.0.conv1", "layers.1.conv1", "layers.1.shortcut.0"}
     assert [(c.module, c.spatial) for c in dep.groups["layers.2.conv2"].consumers] == [("fc", 1)]
+
+
+def test_group_l1_importance_is_the_sum_of_the_members_norms():
+    ds = digits_data()
+    model = _trained_resnet()
+    dep = deps.analyse(model, ds.input_shape)
+    scores = structure_scores(model, dep, "l1", ds, seed=0)
+    block = model.layers[1]
+    want = block.conv2.weight.detach().abs().sum((1, 2, 3)) + block.shortcut[0].weight.detach().abs().sum((1, 2, 3))
+    torch.testing.assert_close(scores["layers.1.conv2"], want)
+    torch.testing.assert_close(scores["layers.1.conv1"], block.conv1.weight.detach().abs().sum((1, 2, 3)))
 
 
 def test_concat_keeps_its_producers_whole():
@@ -235,3 +253,15 @@ def test_pruned_resnet_uint8_builds_and_runs_on_the_emulated_nano(tmp_path: Path
             assert dut.results() == expected
     finally:
         board.stop()
+
+
+@pytest.mark.parametrize("heuristic", ["l2", "gradient", "apoz", "random"])
+def test_every_structural_heuristic_scores_residual_groups(heuristic):
+    """Each heuristic ranks a group's channels over all its members (gradient and APoZ included)."""
+    ds = digits_data()
+    base = _trained_resnet()
+    spec = PruneSpec("structural", heuristic, 0.9, "one-shot")
+    m = prune(base, spec, ds, RetrainConfig(epochs=0), **QUIET).model
+    assert count_weights(m) <= 0.1 * count_weights(base)
+    assert m.layers[2].conv2.out_channels == m.layers[2].shortcut[0].out_channels == m.fc.in_features < 64
+    assert torch.isfinite(m(torch.from_numpy(ds.x_test[:2]))).all()
