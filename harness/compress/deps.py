@@ -1,9 +1,9 @@
 """Channel dependencies between layers, found by tracing the model with torch.fx.
 
 Every tensor in the traced graph carries a *channel space*. Channel-wise ops (ReLU, pooling,
-dropout, batch norm) pass their input's space on; an elementwise add (or sub) of two tensors
-merges the spaces of both operands and its output, because channel ``c`` of one operand is added
-to channel ``c`` of the other. A conv/linear ("producer") starts a new space.
+dropout, batch norm) pass their input's space on; an elementwise add, sub or product of two tensors
+merges the spaces of both same-shaped operands and its output, because channel ``c`` of one operand
+meets channel ``c`` of the other. A conv/linear ("producer") starts a new space.
 
 A space is one :class:`ChannelGroup`: all producers whose outputs meet in it (a residual block's
 last conv, its shortcut conv, and through an identity shortcut the producer before the block, back
