@@ -106,16 +106,17 @@ def test_structural_removal_keeps_the_right_columns(arch):
     assert count_params(graph)[0] == count_weights(pruned) < count_weights(build_model(arch, ds.input_shape, 10))
 
 
-def test_structural_resnet_prunes_inner_convs_and_keeps_residual_ties():
+def test_structural_resnet_prunes_inner_and_residual_channels():
+    """Residual-tied convs are pruned as groups (see test_compress_resnet_groups.py for more)."""
     ds = digits_data()
     model = build_model("resnet", ds.input_shape, 10)
     dep = deps.analyse(model, ds.input_shape)
-    assert set(dep.groups) == {"layers.0.conv1", "layers.1.conv1", "layers.2.conv1"}
-    assert "layers.0.conv2" in dep.tied and "conv1" in dep.tied
+    assert dep.group_of["layers.0.conv2"] == "conv1" and dep.tied == ["fc"]
     res = prune(model, PruneSpec("structural", "l1", 0.3, "one-shot"), ds, RetrainConfig(epochs=0.1), **QUIET)
     m = res.model
     assert m.layers[1].conv1.out_channels < 32 and m.layers[1].bn1.num_features == m.layers[1].conv1.out_channels
-    assert m.layers[1].conv2.in_channels == m.layers[1].conv1.out_channels and m.layers[1].conv2.out_channels == 32
+    assert m.layers[1].conv2.in_channels == m.layers[1].conv1.out_channels
+    assert m.layers[1].conv2.out_channels == m.layers[1].shortcut[0].out_channels < 32
     assert res.history[-1].achieved >= 0.3
     graph = export_graph(m, ds.input_shape)
     assert count_params(graph)[0] < count_params(export_graph(model, ds.input_shape))[0]

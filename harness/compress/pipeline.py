@@ -27,7 +27,7 @@ from harness.compress.train import accuracy, configure_torch, seed_everything, t
 from harness.ir import Graph
 from harness.ir_meta import ArtifactMetadata, Budget, CompressionRecord
 
-STAGE_VERSION = 1  # bump when training/pruning code changes what a cached model would be
+STAGE_VERSION = 2  # bump when training/pruning code changes what a cached model would be (2: residual groups)
 
 
 class Pipeline:
@@ -200,7 +200,7 @@ class Pipeline:
         if spec.rate is not None and achieved < spec.rate - 0.01:
             self.notes["compression"]["warning"] = (
                 f"rate {spec.rate} not reachable: {achieved} removed with every prunable layer at its minimum "
-                "(layers tied by residual adds or feeding the output keep their width)"
+                "(layers feeding the output, a concat or an op the tracer cannot see through keep their width)"
             )
         return hit["model"], hit["accuracy"]
 

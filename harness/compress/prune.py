@@ -1,7 +1,8 @@
 """Structural and element-wise pruning with one-shot or AGP schedules and retraining.
 
 Structural pruning physically removes conv filters / linear rows (and the dependent input channels
-or flatten columns downstream, see ``deps``), so the exported model is smaller. Element-wise
+or flatten columns downstream, see ``deps``), so the exported model is smaller; producers joined by
+a residual add are one group and lose the same channels. Element-wise
 pruning zeroes weights under a mask that survives retraining (gradients masked, mask re-applied
 after every optimizer step). ``rate`` always means the fraction of the *original* conv/linear
 parameters removed.
@@ -163,11 +164,18 @@ def sensitivity_prune(masks: Masks, sensitivity: float, layers: list[str]) -> No
 def structure_scores(
     model: nn.Module, dep: deps_mod.Dependencies, heuristic: str, data: Dataset, seed: int, batches: int = 8
 ) -> dict[str, torch.Tensor]:
-    """Importance per output channel of every prunable layer (higher = keep)."""
+    """Importance per output channel of every prunable group (higher = keep).
+
+    A group's channel ``c`` removes filter ``c`` of every member at once, so each heuristic scores
+    the members' filters ``c`` *concatenated*: L1 = the sum of the members' L1 norms, L2 = the
+    root of the summed squares, gradient = mean |grad| over all those weights, APoZ = the mean of
+    the members' zero fractions. (Sum and mean of L1 rank a group's channels identically, every
+    channel having the same members; the sum is Li et al.'s criterion on the removed weights.)"""
     layers = weight_layers(model)
     if heuristic in ("l1", "magnitude", "l2"):
         p = 1 if heuristic != "l2" else 2
-        return {k: layers[k].weight.detach().flatten(1).norm(p=p, dim=1).cpu() for k in dep.groups}
+        return {k: sum((layers[m].weight.detach().flatten(1).norm(p=p, dim=1).cpu() ** p for m in g.members),
+                       torch.zeros(g.channels)) ** (1 / p) for k, g in dep.groups.items()}  # fmt: skip
     if heuristic == "random":
         gen = torch.Generator().manual_seed(seed)
         return {k: torch.rand(dep.groups[k].channels, generator=gen) for k in dep.groups}
@@ -178,13 +186,17 @@ def structure_scores(
         model.zero_grad()
         for i in range(0, len(x), 64):
             nn.functional.cross_entropy(model(x[i : i + 64]), y[i : i + 64]).backward()
-        grads = {k: layers[k].weight.grad for k in dep.groups}
-        scores = {k: g.detach().abs().flatten(1).mean(1).cpu() for k, g in grads.items() if g is not None}
-        model.zero_grad(set_to_none=True)
+        grads = {m: layers[m].weight.grad for g in dep.groups.values() for m in g.members}
         unused = sorted(k for k, g in grads.items() if g is None)
         if unused:  # frozen weights (requires_grad=False) get no gradient to score them by
+            model.zero_grad(set_to_none=True)
             raise PruningError(f"layer(s) {', '.join(unused)} get no gradient (frozen weights); "
                                f"the 'gradient' heuristic cannot rank their filters, use l1 or l2")
+        scores = {}
+        for k, grp in dep.groups.items():
+            flat = [g.detach().abs().flatten(1).cpu() for m in grp.members if (g := grads[m]) is not None]
+            scores[k] = sum((f.sum(1) for f in flat), torch.zeros(grp.channels)) / sum(f.shape[1] for f in flat)
+        model.zero_grad(set_to_none=True)
         return scores
     if heuristic == "apoz":
         return _apoz_scores(model, dep, x)
@@ -193,14 +205,16 @@ def structure_scores(
 
 @torch.no_grad()
 def _apoz_scores(model: nn.Module, dep: deps_mod.Dependencies, x: torch.Tensor) -> dict[str, torch.Tensor]:
-    """1 - average percentage of zeros of each channel's activation (Hu et al.), measured after the
-    producer's batch norm: a channel that is mostly <= 0 is mostly zero after its ReLU."""
+    """1 - average percentage of zeros of each channel's activation (Hu et al.), measured after each
+    producer's own batch norm (a channel that is mostly <= 0 is mostly zero after its ReLU) and
+    averaged over a group's members."""
     mods = dict(model.named_modules())
     zeros: dict[str, torch.Tensor] = {}
 
     def hook(name: str) -> Callable[..., None]:
         def fn(_m: nn.Module, _i: object, out: torch.Tensor) -> None:
-            for bn in dep.groups[name].bns:
+            bn = dep.groups[dep.group_of[name]].member_bn.get(name)
+            if bn is not None:
                 out = mods[bn](out)
             dims = [d for d in range(out.dim()) if d != 1]
             zeros[name] = zeros.get(name, 0) + (out <= 0).float().mean(dim=dims)
@@ -208,7 +222,7 @@ def _apoz_scores(model: nn.Module, dep: deps_mod.Dependencies, x: torch.Tensor) 
         return fn
 
     model.eval()
-    handles = [mods[k].register_forward_hook(hook(k)) for k in dep.groups]
+    handles = [mods[m].register_forward_hook(hook(m)) for g in dep.groups.values() for m in g.members]
     try:
         for i in range(0, len(x), 64):
             model(x[i : i + 64])
@@ -216,14 +230,14 @@ def _apoz_scores(model: nn.Module, dep: deps_mod.Dependencies, x: torch.Tensor) 
         for h in handles:
             h.remove()
     n = max(1, -(-len(x) // 64))
-    return {k: 1 - zeros[k] / n for k in dep.groups}
+    return {k: 1 - torch.stack([zeros[m] for m in g.members]).mean(0) / n for k, g in dep.groups.items()}
 
 
 def params_with(model: nn.Module, dep: deps_mod.Dependencies, keep: dict[str, int]) -> int:
-    """Conv/linear parameter count if each layer in ``keep`` kept that many output channels."""
+    """Conv/linear parameter count if each group in ``keep`` kept that many output channels."""
     total = 0
     for k, m in weight_layers(model).items():
-        out = keep.get(k, m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
+        out = dep.width(k, keep, m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
         src = dep.producer_of.get(k)
         if isinstance(m, nn.Conv2d):
             cin = keep.get(src[0], m.in_channels) if src else m.in_channels
@@ -284,10 +298,10 @@ LATENCY_CYCLES = {"conv_mac": 1.0, "linear_mac": 2.0, "output": 8.0}
 
 def resource_cost(model: nn.Module, dep: deps_mod.Dependencies, keep: dict[str, int], positions: dict[str, int],
                   kind: str) -> float:  # fmt: skip
-    """MACs (``kind="macs"``) or estimated cycles (``"latency"``) if each layer kept ``keep[k]`` channels."""
+    """MACs (``kind="macs"``) or estimated cycles (``"latency"``) if each group kept ``keep[k]`` channels."""
     total = 0.0
     for k, m in weight_layers(model).items():
-        out = keep.get(k, m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
+        out = dep.width(k, keep, m.out_channels if isinstance(m, nn.Conv2d) else m.out_features)
         src = dep.producer_of.get(k)
         pos = positions.get(k, 1)
         if isinstance(m, nn.Conv2d):
@@ -339,20 +353,22 @@ def keep_resource_aware(
 
 @torch.no_grad()
 def apply_structural(model: nn.Module, dep: deps_mod.Dependencies, keep_idx: dict[str, torch.Tensor]) -> nn.Module:
-    """Physically remove every channel not listed in ``keep_idx`` (layer -> sorted indices kept)."""
+    """Physically remove every channel not listed in ``keep_idx`` (group -> sorted indices kept)
+    from all the group's producers, its batch norms and its consumers' inputs."""
     mods = dict(model.named_modules())
     for layer, idx in keep_idx.items():
         g = dep.groups[layer]
         if len(idx) == g.channels:
             continue
-        m = mods[layer]
-        m.weight = nn.Parameter(m.weight[idx].clone())
-        if m.bias is not None:
-            m.bias = nn.Parameter(m.bias[idx].clone())
-        if isinstance(m, nn.Conv2d):
-            m.out_channels = len(idx)
-        else:
-            m.out_features = len(idx)
+        for member in g.members:
+            m = mods[member]
+            m.weight = nn.Parameter(m.weight[idx].clone())
+            if m.bias is not None:
+                m.bias = nn.Parameter(m.bias[idx].clone())
+            if isinstance(m, nn.Conv2d):
+                m.out_channels = len(idx)
+            else:
+                m.out_features = len(idx)
         for bn_name in g.bns:
             bn = mods[bn_name]
             for attr in ("running_mean", "running_var"):
@@ -377,7 +393,7 @@ def apply_structural(model: nn.Module, dep: deps_mod.Dependencies, keep_idx: dic
 def structural_step(
     model: nn.Module, input_shape: tuple[int, ...], keep: dict[str, int], heuristic: str, data: Dataset, seed: int
 ) -> nn.Module:
-    """Rank channels of each listed layer and keep the ``keep[layer]`` most important ones."""
+    """Rank channels of each listed group and keep the ``keep[group]`` most important ones."""
     dep = deps_mod.analyse(model, input_shape)
     scores = structure_scores(model, dep, heuristic, data, seed)
     idx = {}
@@ -471,30 +487,37 @@ def _targets(spec: PruneSpec, start: float) -> list[float]:
     return agp_schedule(start, spec.rate, spec.agp_steps)[1:]
 
 
-def _layer_channels(model: nn.Module, spec: PruneSpec, shape: tuple[int, ...]) -> dict[str, int]:
-    """Original widths of the layers named in ``spec.layers`` (validated against the prunable ones)."""
+def _layer_channels(model: nn.Module, spec: PruneSpec, shape: tuple[int, ...]) -> dict[str, tuple[str, int]]:
+    """Group and original width of each layer named in ``spec.layers`` (validated against the
+    prunable ones; a residual-tied layer names its whole group)."""
     if not spec.layers:
         return {}
     dep = deps_mod.analyse(model, shape)
-    unknown = [k for k in spec.layers if k not in dep.groups]
+    unknown = [k for k in spec.layers if k not in dep.group_of]
     if unknown:
         raise PruningError(
-            f"cannot prune layer(s) {unknown}: prunable layers are {list(dep.groups)} (layers kept whole: {dep.tied})"
+            f"cannot prune layer(s) {unknown}: prunable layers are {list(dep.group_of)} (layers kept whole: {dep.tied})"
         )
+    named: dict[str, str] = {}
     for k, n in zip(spec.layers, spec.channels, strict=True):
-        if not 0 <= n < dep.groups[k].channels:
-            raise PruningError(f"cannot remove {n} channels from {k!r}: it has {dep.groups[k].channels}")
-    return {k: dep.groups[k].channels for k in spec.layers}
+        g = dep.groups[dep.group_of[k]]
+        if g.layer in named:
+            raise PruningError(f"layers {named[g.layer]!r} and {k!r} share their channels (residual add: "
+                               f"{', '.join(g.members)}); name only one of them")  # fmt: skip
+        named[g.layer] = k
+        if not 0 <= n < g.channels:
+            raise PruningError(f"cannot remove {n} channels from {k!r}: it has {g.channels}")
+    return {k: (dep.group_of[k], dep.groups[dep.group_of[k]].channels) for k in spec.layers}
 
 
 def _structural_keep(
-    model: nn.Module, spec: PruneSpec, shape: tuple[int, ...], target: float, original: int, widths: dict[str, int],
-    data: Dataset, seed: int,
+    model: nn.Module, spec: PruneSpec, shape: tuple[int, ...], target: float, original: int,
+    widths: dict[str, tuple[str, int]], data: Dataset, seed: int,
 ) -> dict[str, int]:  # fmt: skip
     if spec.plan_fn is not None:
         return spec.plan_fn(model)
     if spec.layers:  # target is the schedule's progress 0..1 towards the absolute removals
-        return {k: widths[k] - round(n * target) for k, n in zip(spec.layers, spec.channels, strict=True)}
+        return {widths[k][0]: widths[k][1] - round(n * target) for k, n in zip(spec.layers, spec.channels, strict=True)}
     dep = deps_mod.analyse(model, shape)
     budget = int(np.floor((1 - target) * original))
     if spec.allocation == "uniform":
