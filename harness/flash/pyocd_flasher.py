@@ -24,6 +24,18 @@ from harness.flash.errors import (
 )
 
 T = TypeVar("T")
+_PYOCD_IMPORT = threading.Lock()
+
+
+def _load_pyocd() -> None:
+    """Import pyOCD's modules once, one thread at a time. Its modules import each other, so two
+    station threads importing it at the same moment can get a partially initialised
+    ``pyocd.core.helpers`` (ImportError "cannot import name 'ConnectHelper'", seen with two
+    simulated boards flashing at once); Python's per-module import locks do not cover that cycle."""
+    with _PYOCD_IMPORT:
+        import pyocd.core.exceptions
+        import pyocd.core.helpers
+        import pyocd.flash.file_programmer  # noqa: F401
 
 
 class PyocdFlasher(Flasher):
@@ -35,6 +47,7 @@ class PyocdFlasher(Flasher):
         options: dict | None = None,
         drive: str | Path | None = None,  # registry signature; pyOCD reaches boards by probe, not drive
     ):
+        _load_pyocd()
         self.board = board
         self.probe = probe
         self.timeout_s = timeout_s
