@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -46,6 +47,10 @@ class Station:
 
     def diagnosis(self) -> str | None:
         return self.resources.diagnosis(self.board.name)
+
+    def untimed(self) -> AbstractContextManager[None]:
+        """Around work that reads no time or power (output checks): the resource may run faster."""
+        return self.resources.untimed(self.board.name)
 
 
 class Bench:

@@ -160,7 +160,7 @@ class CampaignRunner:
                         and self.store.get_config(cid).get("device_accuracy") is None):
                     count = self.campaign.device_samples(p.numeric)
                     self._say(p, "verify", f"checking outputs on {count} held-out test inputs")
-                    with self.clock.time("verify"):
+                    with self.clock.time("verify"), st.untimed():  # outputs only: no time or power is read
                         chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz", count)
                     if chk is not None:
                         self.store.upsert_config(cid, device_accuracy=chk.device_accuracy / 100.0,

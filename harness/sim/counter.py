@@ -17,7 +17,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from unicorn import UC_HOOK_BLOCK, UC_HOOK_MEM_READ, Uc
+from unicorn import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH, UC_CTL_TLB_FLUSH, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, Uc
 from unicorn import arm_const as uca
 from unicorn.unicorn_py3 import unicorn as _ucmod
 
@@ -146,6 +146,13 @@ def native_error() -> str | None:
     return _LIB_ERROR
 
 
+def flush_translations(uc: Uc) -> None:
+    """Drop translated code and the TLB after the memory hooks changed: both are built for the
+    hook set of their time (a removed read hook keeps loads on the slow path until the TLB goes)."""
+    uc.ctl(UC_CTL_TB_FLUSH, UC_CTL_IO_WRITE)
+    uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
+
+
 class BlockCounter:
     """Common surface of both counters (attribute names match the C state)."""
 
@@ -168,8 +175,23 @@ class BlockCounter:
     data_misses: int
     rom_calls: int
 
-    def attach(self, uc: Uc) -> None:
+    def attach(self, uc: Uc, data_timing: bool = True) -> None:
         raise NotImplementedError
+
+    def set_data_timing(self, uc: Uc, on: bool) -> None:
+        """Add or remove the flash data-read hook (the costliest part of the model, ~2.5-4.7x
+        on weight-heavy inference); call between emulation slices, on the emulating thread."""
+        raise NotImplementedError
+
+    flush_pending = False
+
+    def before_slice(self, uc: Uc) -> None:
+        """Unicorn unlinks a deleted hook only when the next emu_start ends, and code translated
+        while it is still listed keeps every load on the slow path (tcg_uc_has_hookmem): so the
+        translations are dropped once more at the start of the slice after that one."""
+        if self.flush_pending:
+            self.flush_pending = False
+            flush_translations(uc)
 
     def configure_memory(self, mem: MemorySystem) -> None:
         """Use this cache / flash data cost from now on (cache starts empty)."""
@@ -213,6 +235,7 @@ class NativeCounter(BlockCounter):
         self._s.reg_write = ctypes.cast(_ucmod.uclib.uc_reg_write, ctypes.c_void_p).value
         self._s.reg_r0, self._s.reg_r1 = uca.UC_ARM_REG_R0, uca.UC_ARM_REG_R1
         self._hook: ctypes.c_size_t | None = None  # kept so the hook handle outlives attach()
+        self._data_hook: ctypes.c_size_t | None = None
         self._mem = MemorySystem()
         self._tags: ctypes.Array[ctypes.c_uint32] | None = None
 
@@ -225,7 +248,7 @@ class NativeCounter(BlockCounter):
         else:
             object.__setattr__(self, name, value)
 
-    def attach(self, uc: Uc) -> None:
+    def attach(self, uc: Uc, data_timing: bool = True) -> None:
         h = _ucmod.uc_hook_h()
         fn = ctypes.cast(self._lib.bh_block, ctypes.c_void_p)
         err = _ucmod.uclib.uc_hook_add(
@@ -234,8 +257,12 @@ class NativeCounter(BlockCounter):
         if err != 0:
             raise RuntimeError(f"uc_hook_add failed ({err})")
         self._hook = h
-        lo, hi = self._mem.flash_range
-        if self._mem.data_hook:
+        self._data_hook = None  # a new engine: the old handle belonged to the previous one
+        self.set_data_timing(uc, data_timing)
+
+    def set_data_timing(self, uc: Uc, on: bool) -> None:
+        if on and self._data_hook is None and self._mem.data_hook:
+            lo, hi = self._mem.flash_range
             hd = _ucmod.uc_hook_h()
             fn = ctypes.cast(self._lib.bh_mem_read, ctypes.c_void_p)
             err = _ucmod.uclib.uc_hook_add(
@@ -245,6 +272,16 @@ class NativeCounter(BlockCounter):
             if err != 0:
                 raise RuntimeError(f"uc_hook_add (flash read) failed ({err})")
             self._data_hook = hd
+        elif not on and self._data_hook is not None:
+            err = _ucmod.uclib.uc_hook_del(uc._uch, self._data_hook)
+            if err != 0:
+                raise RuntimeError(f"uc_hook_del (flash read) failed ({err})")
+            self._data_hook = None
+            self.flush_pending = True  # see BlockCounter.before_slice
+            return
+        else:
+            return
+        flush_translations(uc)
 
     def configure_memory(self, mem: MemorySystem) -> None:
         self._mem = mem
@@ -293,11 +330,23 @@ class PyCounter(BlockCounter):
         self._mem = mem
         self._lru = LruCache(mem.cache) if mem.cache is not None else None
 
-    def attach(self, uc: Uc) -> None:
+    def attach(self, uc: Uc, data_timing: bool = True) -> None:
         uc.hook_add(UC_HOOK_BLOCK, self._hook)
-        if self._mem.data_hook:
+        self._data_handle: int | None = None
+        self.set_data_timing(uc, data_timing)
+
+    def set_data_timing(self, uc: Uc, on: bool) -> None:
+        if on and self._data_handle is None and self._mem.data_hook:
             lo, hi = self._mem.flash_range
-            uc.hook_add(UC_HOOK_MEM_READ, self._on_read, begin=lo, end=hi - 1)
+            self._data_handle = uc.hook_add(UC_HOOK_MEM_READ, self._on_read, begin=lo, end=hi - 1)
+        elif not on and self._data_handle is not None:
+            uc.hook_del(self._data_handle)
+            self._data_handle = None
+            self.flush_pending = True  # see BlockCounter.before_slice
+            return
+        else:
+            return
+        flush_translations(uc)
 
     def commit(self, next_address: int) -> None:
         if not self.have_cur or self._cur is None:

@@ -6,6 +6,7 @@ pin from the rig file's DutSettings."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Sequence
@@ -313,6 +314,13 @@ class RigResources:
         if sd is None or sd.board.error is None:
             return None
         return f"simulated board: {sd.board.error}"
+
+    def untimed(self, board: str) -> contextlib.AbstractContextManager[None]:
+        """A scope for work whose time and power nobody reads (checking outputs on many inputs):
+        a board emulated here skips its flash data-timing model meanwhile (SimBoard.untimed,
+        same results, 2.5-4.7x faster); a real board, or one served elsewhere, runs as always."""
+        sd = self._sim_dut(board)
+        return sd.board.untimed() if sd is not None else contextlib.nullcontext()
 
     def simulated(self, board: str) -> bool:
         return self.boards[board].simulated
