@@ -8,7 +8,9 @@ same flashing path works through the plugin, the pyOCD CLI and ``pyocd server``.
 
 from __future__ import annotations
 
+import struct
 import threading
+from collections.abc import Sequence
 
 from unicorn import arm_const as uca
 
@@ -240,6 +242,35 @@ class SimDap:
         if (self.csw >> 4) & 3 == 1:
             step = self._size() // 8
             self.tar = (self.tar & ~0xFFF) | ((self.tar + step) & 0xFFF)  # 4 KiB wrap (>= what pyOCD assumes)
+
+    def _plain_run(self, addr: int, count: int) -> bool:
+        """A DRW burst of 32-bit auto-incremented words inside one 4 KiB TAR page of plain
+        memory: it can move as one block (a flash image is thousands of such words)."""
+        return ((addr >> 24) & 0xFF == 0 and addr & 0xFC == AP_DRW and self._size() == 32
+                and (self.csw >> 4) & 3 == 1 and (self.tar & 0xFFF) + 4 * count <= 0x1000
+                and self.bus.board._region(self.tar, 4 * count) is not None)  # fmt: skip
+
+    def _advance_by(self, nbytes: int) -> None:
+        self.tar = (self.tar & ~0xFFF) | ((self.tar + nbytes) & 0xFFF)  # as _advance, word by word
+
+    def read_ap_block(self, addr: int, count: int) -> list[int]:
+        with self.lock:
+            if count > 1 and self._plain_run(addr, count):
+                data = self.bus.board.debug_read(self.tar, 4 * count)
+                self._advance_by(4 * count)
+                return list(struct.unpack(f"<{count}I", data))
+            return [self.read_ap(addr) for _ in range(count)]
+
+    def write_ap_block(self, addr: int, values: Sequence[int]) -> None:
+        with self.lock:
+            if len(values) > 1 and self._plain_run(addr, len(values)):
+                self.bus.board.debug_write(
+                    self.tar, struct.pack(f"<{len(values)}I", *(v & 0xFFFFFFFF for v in values))
+                )
+                self._advance_by(4 * len(values))
+                return
+            for v in values:
+                self.write_ap(addr, v)
 
     def read_ap(self, addr: int) -> int:
         apsel, reg = (addr >> 24) & 0xFF, addr & 0xFC

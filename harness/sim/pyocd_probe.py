@@ -150,13 +150,12 @@ class SimProbe(DebugProbe):
 
     def read_ap_multiple(self, addr, count=1, now=True):
         assert self._dap is not None
-        values = [self._dap.read_ap(addr) for _ in range(count)]
+        values = self._dap.read_ap_block(addr, count)
         return values if now else (lambda: values)
 
     def write_ap_multiple(self, addr, values) -> None:
         assert self._dap is not None
-        for v in values:
-            self._dap.write_ap(addr, v)
+        self._dap.write_ap_block(addr, values)
 
     def get_memory_interface_for_ap(self, ap_address):
         return None
