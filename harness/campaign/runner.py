@@ -160,16 +160,22 @@ class CampaignRunner:
                         and self.store.get_config(cid).get("device_accuracy") is None):
                     count = self.campaign.device_samples(p.numeric)
                     self._say(p, "verify", f"checking outputs on {count} held-out test inputs")
-                    with self.clock.time("verify"), st.untimed():  # outputs only: no time or power is read
-                        chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz", count)
+                    with self.clock.time("verify"):
+                        chk = device.check_outputs(link, prep.artifact, prep.artifact_dir / "samples.npz", count,
+                                                   untimed=st.untimed)
                     if chk is not None:
                         self.store.upsert_config(cid, device_accuracy=chk.device_accuracy / 100.0,
                                                  host_agreement=chk.host_agreement / 100.0,
-                                                 extra={"bit_exact_pct": chk.bit_exact, "check_samples": chk.samples})
+                                                 extra={"bit_exact_pct": chk.bit_exact, "check_samples": chk.samples,
+                                                        "timed_output_agrees": chk.timed_agrees})
                         exact = chk.bit_exact == 100.0 or p.numeric == "float32"  # float: rounding may differ
                         self._say(p, "verify", f"device accuracy {chk.device_accuracy:.1f} %, agrees with host on "
                                                f"{chk.host_agreement:.1f} %, bit-exact {chk.bit_exact:.1f} %",
                                   "info" if exact else "warning")
+                        if not chk.timed_agrees:
+                            self._say(p, "verify", "the first input, run with full timing as measurements are, was "
+                                      "classified differently from the host: the measured run may not compute "
+                                      "what the checked runs do (docs/sim-board.md, 'Untimed scopes')", "warning")
                 done = self.store.completed_repetitions(cid)
                 missing = [r for r in range(self.campaign.repetitions) if r not in done]
                 with self.clock.time("measure"):

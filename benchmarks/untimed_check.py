@@ -1,0 +1,68 @@
+"""Output checks timed vs untimed on the emulated boards, side by side: the seconds per inference
+of seed 002's LeNet (element-pruned at 95 %, dense shape, CSR weights in flash), uint8 and
+float, with the full timing model and inside ``SimBoard.untimed()`` (no flash data-read hook),
+and whether the outputs are the same bytes.
+
+    .venv/bin/python benchmarks/untimed_check.py [--inferences N] [--boards sim-pico,sim-nano33ble]
+
+The campaign runs its on-device output check (200 quantized / 50 float inputs per
+configuration in the demo) untimed; its measurements always run timed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from harness.build import build_firmware
+from harness.codegen import generate
+from harness.config import load_board
+from harness.dut import DutLink
+from harness.ir import Artifact
+from harness.sim.board import SimBoard
+from harness.sim.calibrate import _prepare, paper_lenet
+
+
+def seconds_per_inference(board: SimBoard, dut: DutLink, n: int) -> tuple[float, bytes]:
+    dut.infer(1, timeout=1800)  # the first after a change of mode runs partly in the old one
+    t0 = time.perf_counter()
+    for _ in range(n):
+        dut.infer(1, timeout=1800)
+    return (time.perf_counter() - t0) / n, bytes(dut.results())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--inferences", type=int, default=4)
+    ap.add_argument("--boards", default="sim-pico,sim-nano33ble")
+    args = ap.parse_args()
+    print(f"{'board':<15} {'numeric':<8} {'timed s':>8} {'untimed s':>9} {'speed-up':>8}  same output")
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in args.boards.split(","):
+            cfg = load_board(name)
+            for numeric in ("uint8", "float32"):
+                work = Path(tmp) / f"{name}-{numeric}"
+                graph = _prepare(paper_lenet((32, 64, 128), 0.95), numeric)
+                dsp = cfg.core in ("cortex-m4", "cortex-m4f", "cortex-m7")
+                fw = build_firmware(generate(Artifact(graph), work / "model", dsp=dsp), cfg, work / "fw")
+                assert fw.elf is not None
+                board = SimBoard(cfg, persist=False)
+                board.program(fw.elf)
+                board.start()
+                try:
+                    with DutLink(board.serial_url, timeout=60) as dut:
+                        dut.resync()
+                        dut.load_input(bytes(dut.identify().input_bytes))
+                        timed, out_timed = seconds_per_inference(board, dut, args.inferences)
+                        with board.untimed():
+                            untimed, out_untimed = seconds_per_inference(board, dut, args.inferences)
+                finally:
+                    board.stop()
+                print(f"{name:<15} {numeric:<8} {timed:>8.3f} {untimed:>9.3f} {timed / untimed:>7.1f}x  "
+                      f"{out_timed == out_untimed}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
