@@ -16,16 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from harness.build import build_firmware
-from harness.codegen import generate
 from harness.config import load_board
 from harness.dut import DutLink
-from harness.ir import Artifact
-from harness.sim.board import SimBoard
-from harness.sim.calibrate import _prepare, paper_lenet
+from harness.sim.calibrate import _prepare, model_on_board, paper_lenet
 
 
-def seconds_per_inference(board: SimBoard, dut: DutLink, n: int) -> tuple[float, bytes]:
+def seconds_per_inference(dut: DutLink, n: int) -> tuple[float, bytes]:
     dut.infer(1, timeout=1800)  # the first after a change of mode runs partly in the old one
     t0 = time.perf_counter()
     for _ in range(n):
@@ -43,23 +39,11 @@ def main() -> None:
         for name in args.boards.split(","):
             cfg = load_board(name)
             for numeric in ("uint8", "float32"):
-                work = Path(tmp) / f"{name}-{numeric}"
                 graph = _prepare(paper_lenet((32, 64, 128), 0.95), numeric)
-                dsp = cfg.core in ("cortex-m4", "cortex-m4f", "cortex-m7")
-                fw = build_firmware(generate(Artifact(graph), work / "model", dsp=dsp), cfg, work / "fw")
-                assert fw.elf is not None
-                board = SimBoard(cfg, persist=False)
-                board.program(fw.elf)
-                board.start()
-                try:
-                    with DutLink(board.serial_url, timeout=60) as dut:
-                        dut.resync()
-                        dut.load_input(bytes(dut.identify().input_bytes))
-                        timed, out_timed = seconds_per_inference(board, dut, args.inferences)
-                        with board.untimed():
-                            untimed, out_untimed = seconds_per_inference(board, dut, args.inferences)
-                finally:
-                    board.stop()
+                with model_on_board(graph, cfg, work=Path(tmp) / f"{name}-{numeric}") as (board, dut):
+                    timed, out_timed = seconds_per_inference(dut, args.inferences)
+                    with board.untimed():
+                        untimed, out_untimed = seconds_per_inference(dut, args.inferences)
                 print(f"{name:<15} {numeric:<8} {timed:>8.3f} {untimed:>9.3f} {timed / untimed:>7.1f}x  "
                       f"{out_timed == out_untimed}")  # fmt: skip
 

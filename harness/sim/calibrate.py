@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,10 @@ from harness.codegen.examples import GraphBuilder, alexnet, lenet, quantize
 from harness.config.board import BoardConfig, load_board
 from harness.config.loader import repo_root
 from harness.ir import Artifact, Graph
+
+if TYPE_CHECKING:
+    from harness.dut import DutLink
+    from harness.sim.board import SimBoard
 
 # -- published figures -------------------------------------------------------------------------
 # Arm's product pages list 2.46 (M0+), 3.40 (M4), 5.01 (M7) CoreMark/MHz; as found here via
@@ -153,11 +158,12 @@ def _prepare(graph: Graph, numeric: str) -> Graph:
 
 
 # -- running -------------------------------------------------------------------------------------
-def run_model(
+@contextlib.contextmanager
+def model_on_board(
     graph: Graph, board: BoardConfig, *, backend: str = "portable", sparse: str = "auto", work: Path
-) -> ModelRun:
-    """Build the benchmark firmware for ``graph`` (already quantized) and time one inference
-    (after one warm-up) by the GPIO window on the emulated board."""
+) -> Iterator[tuple[SimBoard, DutLink]]:
+    """The benchmark firmware for ``graph`` (already quantized) built, flashed onto a fresh
+    emulated ``board`` and booted, with a synchronised link and the identify's input loaded."""
     from harness.build import build_firmware
     from harness.codegen import generate
     from harness.dut import DutLink
@@ -174,16 +180,24 @@ def run_model(
     try:
         with DutLink(sim.serial_url, timeout=60) as dut:
             dut.resync()
-            info = dut.identify()
-            dut.load_input(bytes(info.input_bytes))
-            dut.infer(1, timeout=1800)  # warm-up: caches as in a measured repetition
-            c = sim.counter
-            before = (c.insns, c.mem, c.fp, c.mul, c.data_reads, len(sim.bus.edges()))
-            dut.infer(1, timeout=1800)
-            after = (c.insns, c.mem, c.fp, c.mul, c.data_reads)
-            edges = sim.bus.edges()[before[-1] :]
+            dut.load_input(bytes(dut.identify().input_bytes))
+            yield sim, dut
     finally:
         sim.stop()
+
+
+def run_model(
+    graph: Graph, board: BoardConfig, *, backend: str = "portable", sparse: str = "auto", work: Path
+) -> ModelRun:
+    """Build the benchmark firmware for ``graph`` (already quantized) and time one inference
+    (after one warm-up) by the GPIO window on the emulated board."""
+    with model_on_board(graph, board, backend=backend, sparse=sparse, work=work) as (sim, dut):
+        dut.infer(1, timeout=1800)  # warm-up: caches as in a measured repetition
+        c = sim.counter
+        before = (c.insns, c.mem, c.fp, c.mul, c.data_reads, len(sim.bus.edges()))
+        dut.infer(1, timeout=1800)
+        after = (c.insns, c.mem, c.fp, c.mul, c.data_reads)
+        edges = sim.bus.edges()[before[-1] :]
     rise, fall = edges[0], edges[1]
     mean_a = float(sim.bus.mean_current(np.array([rise.time_s]), np.array([fall.time_s]))[0])
     insns = after[0] - before[0]
