@@ -130,6 +130,10 @@ class Artifact:
     graph: Graph
     metadata: ArtifactMetadata = field(default_factory=ArtifactMetadata)
 
+    def __post_init__(self) -> None:
+        if isinstance(self.metadata, dict):  # a plain dict from a caller of the Python API
+            self.metadata = ArtifactMetadata.model_validate(self.metadata)
+
     def content_hash(self) -> str:
         """Hash of the graph and weights only (what the firmware depends on)."""
         h = hashlib.sha256()

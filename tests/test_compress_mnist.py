@@ -66,7 +66,7 @@ def test_missing_npm_package_falls_back_to_digits_and_says_so(tmp_path, monkeypa
     with pytest.raises(DatasetError, match="make setup"):
         load_dataset("mnist")
     ds = load_dataset("mnist", fallback="digits", resize=28)
-    assert ds.name == "digits" and ds.note.startswith("fallback:") and ds.describe()["note"]
+    assert ds.name == "digits" and ds.note.startswith("fallback:") and ds.describe().note
     assert ds.x_train.shape[1:] == (1, 28, 28)
 
 

@@ -237,7 +237,7 @@ def test_pruned_resnet_uint8_builds_and_runs_on_the_emulated_nano(tmp_path: Path
     art = Artifact(graph=qg, metadata={"model": "resnet", "source": "test_compress_resnet_groups"})
     cfg = load_board("sim-nano33ble")
     fw = build_firmware(art.save(tmp_path / "artifact"), cfg, tmp_path / "fw")
-    assert fw.compiled and fw.footprint["fits"] and fw.model_stats["macs"] == macs(qg)
+    assert fw.compiled and fw.footprint is not None and fw.footprint.fits and fw.model_stats.macs == macs(qg)
     inp = encode_input(qg, ds.x_test[0])
     expected = run_raw(qg, np.frombuffer(inp, dtype=np.uint8).reshape(1, *ds.input_shape)).astype(np.uint8).tobytes()
     board = sim_board.SimBoard(cfg, persist=False)

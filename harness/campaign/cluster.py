@@ -31,6 +31,7 @@ from harness.errors import HarnessError
 LOG = logging.getLogger("harness.campaign")
 NAMESPACE = "harness"
 OPEN_TIMEOUT_S = 90.0  # a station starts its bench (simulated parts included) within this
+CONNECT_ATTEMPTS = 3
 EVENTS_TIMEOUT_S = 60.0  # a station answers a poll for events within this (it waits 1 s)
 
 
@@ -38,10 +39,19 @@ def connect(address: str) -> Any:
     """ray.init against a head: ``ray://host:10001`` (Ray Client) or a GCS address / 'auto'."""
     ray = require_ray()
     _reachable(address)
-    if not ray.is_initialized():
+    for attempt in range(1, CONNECT_ATTEMPTS + 1):
+        if ray.is_initialized():
+            break
         try:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
+            # the head's client proxy starts one server process per client; on a loaded head
+            # that start can time out once ("Starting Ray client server failed"): try again
+            if attempt < CONNECT_ATTEMPTS and "Starting Ray client server failed" in str(exc):
+                LOG.warning("Ray cluster at %s: its client server did not start (attempt %d of %d); retrying",
+                            address, attempt, CONNECT_ATTEMPTS)
+                time.sleep(2.0 * attempt)
+                continue
             raise HarnessError(f"cannot reach the Ray cluster at {address!r}: {exc}") from None
     return ray
 
