@@ -16,6 +16,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from unicorn import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH, UC_CTL_TLB_FLUSH, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, Uc
 from unicorn import arm_const as uca
@@ -178,12 +179,27 @@ class BlockCounter:
     def attach(self, uc: Uc, data_timing: bool = True) -> None:
         raise NotImplementedError
 
+    _mem: MemorySystem
+    _data_handle: Any = None  # the flash data-read hook while attached
+    flush_pending = False
+
     def set_data_timing(self, uc: Uc, on: bool) -> None:
         """Add or remove the flash data-read hook (the costliest part of the model, ~2.5-4.7x
         on weight-heavy inference); call between emulation slices, on the emulating thread."""
+        if on and self._data_handle is None and self._mem.data_hook:
+            self._data_handle = self._add_data_hook(uc, *self._mem.flash_range)
+            flush_translations(uc)  # code translated without the hook would never call it
+        elif not on and self._data_handle is not None:
+            self._remove_data_hook(uc, self._data_handle)
+            self._data_handle = None
+            self.flush_pending = True  # see before_slice
+
+    def _add_data_hook(self, uc: Uc, lo: int, hi: int) -> Any:
+        """Hook reads of [lo, hi) and return the hook's handle."""
         raise NotImplementedError
 
-    flush_pending = False
+    def _remove_data_hook(self, uc: Uc, handle: Any) -> None:
+        raise NotImplementedError
 
     def before_slice(self, uc: Uc) -> None:
         """Unicorn unlinks a deleted hook only when the next emu_start ends, and code translated
@@ -235,7 +251,6 @@ class NativeCounter(BlockCounter):
         self._s.reg_write = ctypes.cast(_ucmod.uclib.uc_reg_write, ctypes.c_void_p).value
         self._s.reg_r0, self._s.reg_r1 = uca.UC_ARM_REG_R0, uca.UC_ARM_REG_R1
         self._hook: ctypes.c_size_t | None = None  # kept so the hook handle outlives attach()
-        self._data_hook: ctypes.c_size_t | None = None
         self._mem = MemorySystem()
         self._tags: ctypes.Array[ctypes.c_uint32] | None = None
 
@@ -257,31 +272,24 @@ class NativeCounter(BlockCounter):
         if err != 0:
             raise RuntimeError(f"uc_hook_add failed ({err})")
         self._hook = h
-        self._data_hook = None  # a new engine: the old handle belonged to the previous one
+        self._data_handle = None  # a new engine: the old handle belonged to the previous one
         self.set_data_timing(uc, data_timing)
 
-    def set_data_timing(self, uc: Uc, on: bool) -> None:
-        if on and self._data_hook is None and self._mem.data_hook:
-            lo, hi = self._mem.flash_range
-            hd = _ucmod.uc_hook_h()
-            fn = ctypes.cast(self._lib.bh_mem_read, ctypes.c_void_p)
-            err = _ucmod.uclib.uc_hook_add(
-                uc._uch, ctypes.byref(hd), UC_HOOK_MEM_READ, fn, ctypes.c_void_p(ctypes.addressof(self._s)),
-                ctypes.c_uint64(lo), ctypes.c_uint64(hi - 1),
-            )
-            if err != 0:
-                raise RuntimeError(f"uc_hook_add (flash read) failed ({err})")
-            self._data_hook = hd
-        elif not on and self._data_hook is not None:
-            err = _ucmod.uclib.uc_hook_del(uc._uch, self._data_hook)
-            if err != 0:
-                raise RuntimeError(f"uc_hook_del (flash read) failed ({err})")
-            self._data_hook = None
-            self.flush_pending = True  # see BlockCounter.before_slice
-            return
-        else:
-            return
-        flush_translations(uc)
+    def _add_data_hook(self, uc: Uc, lo: int, hi: int) -> ctypes.c_size_t:
+        hd = _ucmod.uc_hook_h()
+        fn = ctypes.cast(self._lib.bh_mem_read, ctypes.c_void_p)
+        err = _ucmod.uclib.uc_hook_add(
+            uc._uch, ctypes.byref(hd), UC_HOOK_MEM_READ, fn, ctypes.c_void_p(ctypes.addressof(self._s)),
+            ctypes.c_uint64(lo), ctypes.c_uint64(hi - 1),
+        )
+        if err != 0:
+            raise RuntimeError(f"uc_hook_add (flash read) failed ({err})")
+        return hd
+
+    def _remove_data_hook(self, uc: Uc, handle: ctypes.c_size_t) -> None:
+        err = _ucmod.uclib.uc_hook_del(uc._uch, handle)
+        if err != 0:
+            raise RuntimeError(f"uc_hook_del (flash read) failed ({err})")
 
     def configure_memory(self, mem: MemorySystem) -> None:
         self._mem = mem
@@ -332,21 +340,14 @@ class PyCounter(BlockCounter):
 
     def attach(self, uc: Uc, data_timing: bool = True) -> None:
         uc.hook_add(UC_HOOK_BLOCK, self._hook)
-        self._data_handle: int | None = None
+        self._data_handle = None
         self.set_data_timing(uc, data_timing)
 
-    def set_data_timing(self, uc: Uc, on: bool) -> None:
-        if on and self._data_handle is None and self._mem.data_hook:
-            lo, hi = self._mem.flash_range
-            self._data_handle = uc.hook_add(UC_HOOK_MEM_READ, self._on_read, begin=lo, end=hi - 1)
-        elif not on and self._data_handle is not None:
-            uc.hook_del(self._data_handle)
-            self._data_handle = None
-            self.flush_pending = True  # see BlockCounter.before_slice
-            return
-        else:
-            return
-        flush_translations(uc)
+    def _add_data_hook(self, uc: Uc, lo: int, hi: int) -> int:
+        return uc.hook_add(UC_HOOK_MEM_READ, self._on_read, begin=lo, end=hi - 1)
+
+    def _remove_data_hook(self, uc: Uc, handle: int) -> None:
+        uc.hook_del(handle)
 
     def commit(self, next_address: int) -> None:
         if not self.have_cur or self._cur is None:
