@@ -115,14 +115,14 @@ def im2col(x: np.ndarray, s: ConvStep) -> np.ndarray:
     return cols.reshape(n, s.groups, (c // s.groups) * kh * kw, oh * ow)
 
 
-def _columns(x: np.ndarray, s: ConvStep, dtype: type) -> np.ndarray:
+def _columns(x: np.ndarray, s: ConvStep) -> np.ndarray:
     """im2col laid out for one GEMM per group over the whole batch: (N, C, H, W) ->
     (groups, K, N*OH*OW), built in place from a channel-major view (no transposed copy)."""
     n, c, _, _ = x.shape
     (kh, kw), (sh, sw), (ph, pw), (dh, dw) = s.kernel, s.stride, s.padding, s.dilation
     oh, ow = s.out_shape[1], s.out_shape[2]
-    xp: np.ndarray = np.pad(x.transpose(1, 0, 2, 3).astype(dtype, copy=False), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    cols: np.ndarray = np.empty((c, kh, kw, n, oh, ow), dtype=dtype)
+    xp: np.ndarray = np.pad(x.transpose(1, 0, 2, 3), ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    cols: np.ndarray = np.empty((c, kh, kw, n, oh, ow), dtype=x.dtype)
     for ky in range(kh):
         for kx in range(kw):
             y0, x0 = ky * dh, kx * dw
@@ -130,26 +130,24 @@ def _columns(x: np.ndarray, s: ConvStep, dtype: type) -> np.ndarray:
     return cols.reshape(s.groups, (c // s.groups) * kh * kw, n * oh * ow)
 
 
-def _grouped_matmul(w: np.ndarray, x: np.ndarray, s: ConvStep, offset: float = 0.0) -> np.ndarray:
-    """(g, o/g, K) weights times the columns of ``x - offset``, in float64: (N, O, OH*OW)."""
-    n = x.shape[0]
-    cols = _columns(x.astype(np.float64) - offset if offset else x, s, np.float64)
-    out = np.matmul(w, cols)  # (g, o/g, N*P): one GEMM per group
-    return out.reshape(s.out_shape[0], n, -1).transpose(1, 0, 2)
+def _grouped_matmul(w: np.ndarray, x: np.ndarray, s: ConvStep) -> np.ndarray:
+    """(g, o/g, K) weights times the columns of ``x`` (same dtype): (N, O, OH*OW), one matrix
+    product per group over the whole batch."""
+    out = np.matmul(w, _columns(x, s))
+    return out.reshape(s.out_shape[0], x.shape[0], -1).transpose(1, 0, 2)
 
 
 def _int_conv_sum(s: ConvStep, x: np.ndarray) -> np.ndarray:
     """sum_k (w - z_w)(x - z_x) per output (N, O, OH*OW), exact. Through float64 BLAS when no
     partial sum can reach 2**53 (every product and sum is then an exact float; 8- and 16-bit
     operands always qualify): several times faster than numpy's int64 loops. Else in int64."""
-    n, og = x.shape[0], s.out_shape[0] // s.groups
-    w = (s.weight.astype(np.int64) - s.w_zp).reshape(s.groups, og, s.k)
+    w = (s.weight.astype(np.int64) - s.w_zp).reshape(s.groups, s.out_shape[0] // s.groups, s.k)
     info = np.iinfo(x.dtype)
     x_bound = max(abs(int(info.min) - int(s.in_zp)), abs(int(info.max) - int(s.in_zp)))
     if float(np.abs(w).max(initial=0)) * x_bound * s.k < 2.0**53:
-        return _grouped_matmul(w.astype(np.float64), x, s, float(s.in_zp)).astype(np.int64)
-    cols = im2col(x.astype(np.int64) - s.in_zp, s)
-    return np.einsum("gok,ngkp->ngop", w, cols).reshape(n, s.out_shape[0], -1)
+        xf = x.astype(np.float64) - float(s.in_zp)
+        return _grouped_matmul(w.astype(np.float64), xf, s).astype(np.int64)
+    return _grouped_matmul(w, x.astype(np.int64) - s.in_zp, s)
 
 
 def _conv(s: ConvStep, x: np.ndarray, numeric: str) -> np.ndarray:
