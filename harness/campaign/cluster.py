@@ -22,6 +22,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from harness import stop
 from harness.campaign.agent import BUILDER, StationService, build_on_node, parse_dut_resource, require_ray
 from harness.campaign.matrix import ConfigPoint
 from harness.campaign.prepare import Prepared
@@ -154,6 +155,7 @@ class ClusterCampaign:
             try:
                 drain_events(self.events, len(threads), store, view, by_id)
             except BaseException:
+                stop.request()  # the local prepare worker stops at its next training step
                 for f in futures:
                     f.cancel()
                 self._stopping = True

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from harness import stop
 from harness.campaign.matrix import ConfigPoint
 from harness.campaign.stages import StageClock
 from harness.config.board import load_board
@@ -98,6 +99,7 @@ class Preparer:
             return prebuilt.prepare(point)
         prep = Prepared(point)
         prep.artifact_dir, prep.artifact = self.artifact(point, progress)
+        stop.raise_if_requested()  # between stages: the compressed artifact is kept, the build waits
         board = load_board(point.board)
         out = inside(self.run_dir, "firmware", point.config_id.replace("/", "__"))
         try:

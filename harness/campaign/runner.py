@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from harness import stop
 from harness.campaign.bench import Bench, Station
 from harness.campaign.matrix import ConfigPoint, expand
 from harness.campaign.prepare import Prepared, Preparer
@@ -248,9 +249,14 @@ class CampaignRunner:
         self.store.add_measurement(p.config_id, rep, ignore_duplicate=True, **fields)
         if self.display is not None:
             self.display.result(p, rep, m)
+        stop.raise_if_requested()  # after the repetition is safely stored, before the next one
 
     # -- main loop ----------------------------------------------------------------------------
     def run(self, store: Any) -> RunSummary:
+        with stop.scope():
+            return self._run(store)
+
+    def _run(self, store: Any) -> RunSummary:
         self.store = store
         t0 = time.monotonic()
         self._register()
@@ -272,6 +278,7 @@ class CampaignRunner:
                         run_parallel(self, bench, todo, futures)
                         todo, futures = [], []
                     for p, fut in zip(todo, futures, strict=True):
+                        stop.raise_if_requested()
                         if self.display is not None:
                             self.display.begin(p)
                         prep = fut.result()
@@ -286,6 +293,7 @@ class CampaignRunner:
                         if self.display is not None:
                             self.display.end(p, self.store.statuses().get(p.config_id, "?"))
             except BaseException:
+                stop.request()  # the prepare worker stops at its next training step or stage
                 for f in futures:
                     f.cancel()
                 self.clock.save(self.run_dir, time.monotonic() - t0)  # an interrupted run keeps its stage times

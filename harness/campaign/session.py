@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from harness import stop
 from harness.campaign.runner import CampaignRunner, RunSummary
 from harness.config import load_campaign, load_rig
 from harness.errors import HarnessError
@@ -35,6 +36,7 @@ def choose_run_dir(output_dir: Path, name: str, run_dir: Path | None, resume: bo
 
 
 def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
+    stop.request()  # the worker threads stop too, and an interrupt lost on the way is raised again
     raise KeyboardInterrupt  # unwinds through Bench.close(): analyzer outputs off
 
 
@@ -84,7 +86,7 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
     old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:
-        with ResultStore(run_dir) as store:
+        with stop.scope(), ResultStore(run_dir) as store:
             store.start_run(campaign.name, campaign_text, extra={"rig": rig_cfg.name})
             status = "interrupted"
             runner: CampaignRunner | None = None

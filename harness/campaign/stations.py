@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import stop
 from harness.campaign.matrix import ConfigPoint
 from harness.campaign.prepare import Prepared
 
@@ -204,7 +205,7 @@ def run_parallel(runner: Any, bench: Any, todo: list[ConfigPoint], futures: list
 
         try:
             for p, fut in items:
-                if cancel.is_set():
+                if cancel.is_set() or stop.requested():
                     return
                 events.put((board, ("_begin", (p.config_id,), {})))
                 prep = fut.result()
@@ -229,7 +230,9 @@ def run_parallel(runner: Any, bench: Any, todo: list[ConfigPoint], futures: list
         t.start()
     try:
         drain_events(events, len(threads), store, view, by_id)
+        stop.raise_if_requested()  # the stations stopped early because a stop was asked for
     except BaseException:
+        stop.request()
         cancel.set()
         raise
     finally:

@@ -14,6 +14,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness import stop
+
 if TYPE_CHECKING:
     import rich.progress
 
@@ -73,6 +75,7 @@ def train(
     batches = _batches(x, y, batch_size, gen)
     with _Bar(progress, label, total) as tick:
         for _ in range(total):
+            stop.raise_if_requested()  # Ctrl-C / SIGTERM reach this worker thread here
             xb, yb = next(batches)
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb.to(dev)), yb.to(dev))
