@@ -74,6 +74,8 @@ def main() -> None:
     logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks per record
     try:
         rc = app(standalone_mode=False)
+        if rc == 130:  # typer returns Ctrl-C (and SIGTERM during a run) as exit code 130, silently
+            err_console.print("[bold red]interrupted[/] (what was stored is kept; a run continues with --resume)")
         sys.exit(rc if isinstance(rc, int) else 0)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)

@@ -66,3 +66,48 @@ def test_run_on_an_unreachable_head_fails_at_once(tmp_path) -> None:
                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert out.returncode != 0
     assert "cannot reach the Ray head" in " ".join(out.stderr.split()) and "Traceback" not in out.stderr
+
+
+class _HeadThatFailsToStartClientServers:
+    """Ray's client proxy as seen by ``ray.init``: the per-client server fails to start for the
+    first ``failures`` connects (the head's own error texts, from tests/test_cluster.py runs on a
+    loaded machine), then the connect succeeds. A stand-in for a head whose load cannot be staged."""
+
+    def __init__(self, failures: list[str]):
+        self.failures, self.inits, self.up = failures, 0, False
+
+    def is_initialized(self) -> bool:
+        return self.up
+
+    def init(self, **_: object) -> None:
+        self.inits += 1
+        if self.failures:
+            raise ConnectionError(self.failures.pop(0))
+        self.up = True
+
+
+def test_connect_retries_a_client_server_that_failed_to_start(monkeypatch) -> None:
+    import pytest
+
+    from harness.campaign import cluster
+    from harness.errors import HarnessError
+
+    monkeypatch.setattr(cluster, "_reachable", lambda address: None)
+    monkeypatch.setattr(cluster.time, "sleep", lambda s: None)
+    zombie = ("Initialization failure from server:\n ... psutil.ZombieProcess: PID still exists but it's a "
+              "zombie (pid=20325)")
+    head = _HeadThatFailsToStartClientServers(["Starting Ray client server failed", zombie])
+    monkeypatch.setattr(cluster, "require_ray", lambda: head)
+    assert cluster.connect("ray://127.0.0.1:10001") is head and head.inits == 3
+
+    other = _HeadThatFailsToStartClientServers(["version mismatch: client 2.40, server 2.41"])
+    monkeypatch.setattr(cluster, "require_ray", lambda: other)
+    with pytest.raises(HarnessError, match="version mismatch"):
+        cluster.connect("ray://127.0.0.1:10001")
+    assert other.inits == 1, "an error that is not a failed server start is not retried"
+
+    stuck = _HeadThatFailsToStartClientServers([zombie] * 5)
+    monkeypatch.setattr(cluster, "require_ray", lambda: stuck)
+    with pytest.raises(HarnessError, match="ZombieProcess"):
+        cluster.connect("ray://127.0.0.1:10001")
+    assert stuck.inits == cluster.CONNECT_ATTEMPTS

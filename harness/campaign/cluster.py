@@ -33,6 +33,10 @@ LOG = logging.getLogger("harness.campaign")
 NAMESPACE = "harness"
 OPEN_TIMEOUT_S = 90.0  # a station starts its bench (simulated parts included) within this
 CONNECT_ATTEMPTS = 3
+# The head's client proxy starts one server process per client. On a loaded head that start can
+# time out, or the new process can die before the proxy reads its command line (psutil's
+# ZombieProcess in the proxy's traceback). Both are the start failing once: connect again.
+CLIENT_SERVER_START_FAILURES = ("Starting Ray client server failed", "ZombieProcess")
 EVENTS_TIMEOUT_S = 60.0  # a station answers a poll for events within this (it waits 1 s)
 
 
@@ -46,9 +50,7 @@ def connect(address: str) -> Any:
         try:
             ray.init(address=address, namespace=NAMESPACE, log_to_driver=False, configure_logging=False)
         except (ConnectionError, RuntimeError, ValueError) as exc:
-            # the head's client proxy starts one server process per client; on a loaded head
-            # that start can time out once ("Starting Ray client server failed"): try again
-            if attempt < CONNECT_ATTEMPTS and "Starting Ray client server failed" in str(exc):
+            if attempt < CONNECT_ATTEMPTS and any(m in str(exc) for m in CLIENT_SERVER_START_FAILURES):
                 LOG.warning("Ray cluster at %s: its client server did not start (attempt %d of %d); retrying",
                             address, attempt, CONNECT_ATTEMPTS)
                 time.sleep(2.0 * attempt)

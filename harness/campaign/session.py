@@ -35,9 +35,11 @@ def choose_run_dir(output_dir: Path, name: str, run_dir: Path | None, resume: bo
     return run_dir
 
 
-def _sigterm_as_interrupt(signum: int, frame: Any) -> None:
-    stop.request()  # the worker threads stop too, and an interrupt lost on the way is raised again
-    raise KeyboardInterrupt  # unwinds through Bench.close(): analyzer outputs off
+def _signal_as_interrupt(signum: int, frame: Any) -> None:
+    """Ctrl-C and SIGTERM: unwind through Bench.close() (analyzer outputs off), and ask the
+    worker threads to stop too (an interrupt lost on the way is raised again at a safe point)."""
+    stop.request()
+    raise KeyboardInterrupt
 
 
 def run_campaign(campaign_path: Path | str, *, rig: str | None = None, resume: bool = False, new: bool = False,
@@ -83,7 +85,7 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
     root.setLevel(logging.INFO)
     if lock.took_over:
         root.warning("run folder %s: took over the stale lock of %s", run_dir, lock.describe_previous())
-    old_term = signal.signal(signal.SIGTERM, _sigterm_as_interrupt)
+    previous = {sig: signal.signal(sig, _signal_as_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:
         with stop.scope(), ResultStore(run_dir) as store:
@@ -107,7 +109,8 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
                     for msg in runner.off_unconfirmed:
                         console.print(f"[bold red]SAFETY: {msg}[/]")
     finally:
-        signal.signal(signal.SIGTERM, old_term)
+        for sig, old in previous.items():
+            signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler set from C
         root.removeHandler(handler)
         handler.close()
     _print_summary(console, summary)
