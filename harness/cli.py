@@ -75,7 +75,7 @@ def main() -> None:
     try:
         rc = app(standalone_mode=False)
         if rc == 130:  # typer returns Ctrl-C (and SIGTERM during a run) as exit code 130, silently
-            err_console.print("[bold red]interrupted[/] (what was stored is kept; a run continues with --resume)")
+            raise KeyboardInterrupt
         sys.exit(rc if isinstance(rc, int) else 0)
     except HarnessError as exc:
         err_console.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
@@ -90,7 +90,7 @@ def main() -> None:
         err_console.print(f"[bold red]error:[/] {escape(str(err))}", highlight=False)
         sys.exit(err.exit_code)
     except KeyboardInterrupt:
-        err_console.print("[bold red]interrupted[/]")
+        err_console.print("[bold red]interrupted[/] (what was stored is kept; a run continues with --resume)")
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -2,9 +2,9 @@
 
 Python delivers a signal to the main thread alone, as an exception at its next bytecode. The
 prepare worker (training, building) and the station threads never see it. A run that waited for
-them at exit kept going for as long as the training took. An exception raised while the main
-thread ran code that swallows it (a library's bare ``except``) was lost outright, and the run
-went on to the end. So the campaign's signal handlers also set this flag. Workers check it at
+them at exit kept going for as long as the training took. And once in about 70 tries the
+KeyboardInterrupt was lost in library code the main thread was running (where, was not found),
+and the run went on to the end. So the campaign's signal handlers also set this flag. Workers check it at
 safe points (every training step, between stages, between configurations and repetitions), and
 there they raise ``StopRequested``. It is a ``KeyboardInterrupt``, so the ``finally`` blocks that
 switch outputs off run as for Ctrl-C, and ``except Exception`` never hides it."""

@@ -129,8 +129,11 @@ def test_uint8_conv_matches_eq5_within_one_step() -> None:
     xq = reference.quantize_tensor("uint8", gq.tensors["input"], x)
     env: dict[str, np.ndarray] = {}
     reference.execute(lw, xq, env)
-    cols = reference.im2col(xq.astype(np.int64) - conv.in_zp, conv)[:, 0]
-    acc = np.einsum("ok,nkp->nop", conv.weight.astype(np.int64) - conv.w_zp, cols) + conv.bias[None, :, None]
+    # the exact integer accumulator, by torch's own convolution (float64 holds every sum exactly)
+    w = torch.from_numpy((conv.weight.astype(np.int64) - conv.w_zp).reshape(conv.out_shape[0], -1, *conv.kernel))
+    sums = F.conv2d(torch.from_numpy(xq.astype(np.float64) - conv.in_zp), w.double(), stride=conv.stride,
+                    padding=conv.padding, dilation=conv.dilation, groups=conv.groups)
+    acc = sums.numpy().astype(np.int64).reshape(len(x), conv.out_shape[0], -1) + conv.bias[None, :, None]
     s_in = gq.tensors[conv.inp].quant.scale[0]
     s_w = gq.tensors[gq.nodes[0].inputs[1]].quant.scale[0]
     s_out = gq.tensors[conv.out].quant.scale[0]

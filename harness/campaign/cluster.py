@@ -120,6 +120,10 @@ class ClusterCampaign:
 
     # -- main loop (the campaign's thread) --------------------------------------------------
     def run(self, store: Any) -> Any:
+        with stop.scope():  # as CampaignRunner.run: a stop asked for here ends with this run
+            return self._run(store)
+
+    def _run(self, store: Any) -> Any:
         from harness.campaign.runner import RunSummary
 
         r = self.runner

@@ -88,7 +88,7 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
     previous = {sig: signal.signal(sig, _signal_as_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:
-        with stop.scope(), ResultStore(run_dir) as store:
+        with ResultStore(run_dir) as store:
             store.start_run(campaign.name, campaign_text, extra={"rig": rig_cfg.name})
             status = "interrupted"
             runner: CampaignRunner | None = None

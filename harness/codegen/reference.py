@@ -101,20 +101,6 @@ def softmax(x: np.ndarray) -> np.ndarray:
     return e / e.sum(axis=-1, keepdims=True)
 
 
-def im2col(x: np.ndarray, s: ConvStep) -> np.ndarray:
-    """(N, C, H, W) -> (N, groups, K, OH*OW) with zero padding (x already has z_x subtracted)."""
-    n, c, _, _ = x.shape
-    (kh, kw), (sh, sw), (ph, pw), (dh, dw) = s.kernel, s.stride, s.padding, s.dilation
-    oh, ow = s.out_shape[1], s.out_shape[2]
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-    cols = np.empty((n, c, kh, kw, oh, ow), dtype=x.dtype)
-    for ky in range(kh):
-        for kx in range(kw):
-            y0, x0 = ky * dh, kx * dw
-            cols[:, :, ky, kx] = xp[:, :, y0 : y0 + sh * (oh - 1) + 1 : sh, x0 : x0 + sw * (ow - 1) + 1 : sw]
-    return cols.reshape(n, s.groups, (c // s.groups) * kh * kw, oh * ow)
-
-
 def _columns(x: np.ndarray, s: ConvStep) -> np.ndarray:
     """im2col laid out for one GEMM per group over the whole batch: (N, C, H, W) ->
     (groups, K, N*OH*OW), built in place from a channel-major view (no transposed copy)."""
