@@ -85,9 +85,18 @@ class Preparer:
                 art = compress_from_campaign(
                 point.model, point.compression, point.numeric, self.campaign.dataset, self.campaign.seed,
                     folder, progress=progress, cache_dir=self.cache_dir / "compress",
-                    test_samples=self.campaign.device_samples(point.numeric),
+                    test_samples=self.campaign.device_samples(point.numeric), threads=self.train_threads(),
                 )
             return folder, art
+
+    def train_threads(self) -> int:
+        """The campaign's ``train_threads``, else the cores the measuring stations leave free:
+        torch's intra-op threads synchronise every step, so one that shares a core with an
+        emulated board (or a busy driver) stalls all of them (measured: 2 threads beside one busy
+        core took 2x as long per epoch as 1 thread)."""
+        if self.campaign.train_threads is not None:
+            return self.campaign.train_threads
+        return max(1, (os.cpu_count() or 1) - len(self.campaign.boards))
 
     def prepare(self, point: ConfigPoint, progress: Any = None) -> Prepared:
         from harness.build import FirmwareTooLarge, build_firmware

@@ -48,7 +48,7 @@ class CompressRequest(BaseModel):
 
 def compress_from_campaign(
     model: ModelSettings, comp: CompressionSettings, numeric: str, dataset: DatasetSettings, seed: int, out_dir: Path,
-    progress: Progress | None = None, cache_dir: Path | None = None, test_samples: int = 64,
+    progress: Progress | None = None, cache_dir: Path | None = None, test_samples: int = 64, threads: int = 2,
 ) -> Artifact:  # fmt: skip
     """What the campaign runner calls for one (model, compression, numeric) cell. Pass the same
     ``cache_dir`` for all cells of a run (default: out_dir.parent / "_cache") so they share the
@@ -57,7 +57,7 @@ def compress_from_campaign(
         model=model, compression=comp, numeric=numeric, dataset=dataset, seed=seed, cache_dir=cache_dir,
         prune_layers=comp.prune_layers, prune_channels=comp.prune_channels, sensitivity=comp.sensitivity,
         max_flash=comp.max_flash_bytes, max_ram=comp.max_ram_bytes, max_macs=comp.max_macs, qat_epochs=comp.qat_epochs,
-        test_samples=max(1, test_samples),
+        test_samples=max(1, test_samples), threads=threads,
     )
     return compress(req, Path(out_dir), progress)
 

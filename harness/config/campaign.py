@@ -174,6 +174,10 @@ class CampaignConfig(_Strict):
     inference_timeout_s: float = Field(60.0, gt=0, le=L.MAX_INFERENCE_TIMEOUT_S,
                                        description="Longest one inference may take before the board counts as hung")
     seed: int = Field(0, ge=0, le=L.MAX_SEED)
+    train_threads: int | None = Field(
+        None, ge=1, le=256,
+        description="Torch threads for training and pruning; default: the machine's cores minus one per board "
+                    "measured alongside (at least 1), because a thread that waits on a busy core stalls every step")
     dataset: DatasetSettings = DatasetSettings()
     models: list[ModelSettings] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
                                         description="At least one, unless [[firmware]] is given")

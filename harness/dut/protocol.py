@@ -10,7 +10,7 @@ TERMINATOR = "%"
 READY = "m-ready"
 CRC_PREFIX = "m-crc="
 PROTOCOL_VERSION = 2
-DB_CHUNK_BYTES = 64  # firmware accepts up to 128 bytes per "db" command (300-char command buffer)
+DB_CHUNK_BYTES = 128  # the most the firmware accepts per "db" command (300-char command buffer); each is a round trip
 
 _KV = re.compile(r"^m-([a-z0-9-]+)=(.*)$")
 _CRC = re.compile(r"^m-crc=([0-9a-f]{8})$")
