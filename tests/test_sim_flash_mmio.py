@@ -114,3 +114,60 @@ def test_weights_sit_on_data_pages_and_code_pages_are_remembered(csr_lenet: tupl
         assert fmap.code_pages == set()
     finally:
         board.stop()
+
+
+def _image(base: int) -> bytes:
+    """Hand-assembled Thumb at ``base`` (page 0): a literal load of a data address, a load from
+    the data page (page 1), a literal branch to page 2, which branches back to a 32-bit
+    instruction straddling pages 3 and 4, then semihosting SYS_EXIT."""
+    img = bytearray(b"\xff" * 5 * PAGE_SIZE)
+
+    def put(offset: int, *halfwords: int) -> None:
+        for i, h in enumerate(halfwords):
+            img[offset + 2 * i : offset + 2 * i + 2] = h.to_bytes(2, "little")
+
+    def word(offset: int, value: int) -> None:
+        img[offset : offset + 4] = value.to_bytes(4, "little")
+
+    word(0, 0x2000_1000)  # initial SP
+    word(4, base + 0x40 | 1)  # reset vector
+    put(0x40, 0x4A02, 0x6811, 0x4B02, 0x4718)  # ldr r2,[pc,#8]; ldr r1,[r2]; ldr r3,[pc,#8]; bx r3
+    word(0x4C, base + PAGE_SIZE)  # literal: the data word
+    word(0x50, base + 2 * PAGE_SIZE | 1)  # literal: page 2
+    word(PAGE_SIZE, 0xDEADBEEF)  # page 1: data only
+    put(2 * PAGE_SIZE, 0x4B00, 0x4718)  # page 2: ldr r3,[pc,#0]; bx r3
+    word(2 * PAGE_SIZE + 4, base + 4 * PAGE_SIZE - 4 | 1)
+    put(4 * PAGE_SIZE - 4, 0xBF00, 0xF04F, 0x0018, 0xBEAB)  # nop; mov.w r0,#0x18 (straddles); bkpt 0xab
+    return bytes(img)
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["native-counter", "python-counter"])
+def test_data_pages_are_read_through_the_model_and_fetches_claim_code_pages(tmp_path: Path, native: bool) -> None:
+    from unicorn import arm_const as uca
+
+    board = SimBoard(load_board("sim-nano33ble"), persist=False, native=native)
+    base = board.config.program_base
+    image = tmp_path / "pages.bin"
+    image.write_bytes(_image(base))
+    board.program(image)
+    first = (base - board.flash.base) // PAGE_SIZE
+    fmap, c = board.flash_map, board.counter
+
+    def run() -> tuple[int, int]:
+        board.reset(halt=True)
+        reads0, cycles0 = c.data_reads, c.cycles
+        assert board.run(max_cycles=10_000, wall_timeout_s=10).reason == "exit"
+        assert board.read_core_register(uca.UC_ARM_REG_R1) == 0xDEADBEEF
+        return c.data_reads - reads0, c.cycles - cycles0
+
+    # three literals on code pages (charged from their blocks) and the word on the data page (mmio)
+    reads, timed = run()
+    assert reads == 4
+    assert fmap.code_pages == {first, first + 2, first + 3, first + 4}  # page 4 by the straddling fetch
+    assert not fmap.is_code(base + PAGE_SIZE) and fmap.is_code(base + 0x40)
+    assert run() == (4, timed)  # again after a reset, with the code pages mapped at once
+    with board.untimed():
+        reads, untimed = run()
+        assert reads == 0 and fmap.plain_data  # the same values, nothing charged
+    assert timed - untimed == 4 * board.memory.data_wait_cycles  # sim-nano33ble: 2 wait states each
+    assert run() == (4, timed) and not fmap.plain_data

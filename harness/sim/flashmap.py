@@ -10,6 +10,8 @@ the fast path. Unicorn cannot execute from an mmio region (no UC_PROT_EXEC), so 
 as data until the core first fetches from it: the fetch fails (UC_ERR_FETCH_PROT), the board
 calls :meth:`FlashMap.claim_code` and restarts at the same PC. Pages found to hold code are
 remembered until the image changes, so the next reset maps them as plain memory straight away.
+While nothing is charged (an untimed scope) the data pages are plain read-only memory instead
+(``plain_data``): loads from them take Unicorn's fast path, and a fetch still fails as above.
 The bare-metal linker script (firmware_templates/bare-metal/board.ld.in) starts ``.rodata`` on a
 page of its own, so weights never share a page with code; reads of a code page (literal pools,
 branch tables) are charged from the decoded block instead (harness/sim/decode.py).
@@ -50,13 +52,15 @@ class FlashMap:
         self._map_data = map_data
         self.code_pages: set[int] = set()
         self.runs: list[Run] = []
+        self.plain_data = False  # data pages as read-only memory (reads not charged) instead of mmio
 
     def forget(self) -> None:
         """The image changed: rediscover its code pages from the next reset on."""
         self.code_pages.clear()
 
-    def map(self, uc: Uc) -> None:
+    def map(self, uc: Uc, plain_data: bool = False) -> None:
         """Map the whole flash into a fresh engine."""
+        self.plain_data = plain_data
         if self.split and uc.query(UC_QUERY_PAGE_SIZE) != PAGE_SIZE:
             raise RuntimeError(f"Unicorn's page size is {uc.query(UC_QUERY_PAGE_SIZE)}, not {PAGE_SIZE}")
         if not self.split:
@@ -77,8 +81,23 @@ class FlashMap:
         size = min(run.end * PAGE_SIZE, self.size) - offset
         if run.code:
             uc.mem_map_ptr(self.base + offset, size, UC_PROT_READ | UC_PROT_EXEC, self._host + offset)
+        elif self.plain_data:
+            uc.mem_map_ptr(self.base + offset, size, UC_PROT_READ, self._host + offset)
         else:
             self._map_data(uc, self.base + offset, offset, size)
+
+    def set_plain_data(self, uc: Uc, on: bool) -> None:
+        """Serve the data pages as plain memory (``on``: their reads are not charged) or through
+        the read callback again; call between emulation slices."""
+        if not self.split or on == self.plain_data:
+            return
+        data_runs = [r for r in self.runs if not r.code]
+        for run in data_runs:
+            offset = run.first * PAGE_SIZE
+            uc.mem_unmap(self.base + offset, min(run.end * PAGE_SIZE, self.size) - offset)
+        self.plain_data = on
+        for run in data_runs:
+            self._map_run(uc, run)
 
     def _run_at(self, page: int) -> int:
         for i, run in enumerate(self.runs):
