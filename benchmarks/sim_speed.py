@@ -37,7 +37,7 @@ WORKLOADS = (("integer MAC loop", "bench"), ("soft-float MAC loop", "fbench"))
 
 
 def sim_m4(memory_of: str | None = None) -> BoardConfig:
-    """sim-m4, optionally with another M4 board's [sim] (its flash cache and flash-read hook)."""
+    """sim-m4, optionally with another M4 board's [sim] (its flash cache and flash data-read model)."""
     cfg = load_board("sim-m4")
     return cfg if memory_of is None else cfg.model_copy(update={"sim": load_board(memory_of).sim})
 
