@@ -7,7 +7,8 @@ instructions per second of the Python block hook, the native (C) block hook, and
 The image is tests/sim_firmware built for sim-m4 with -mfloat-abi=soft, so "fbench N" (a 64-tap
 float MAC loop) calls libgcc's __aeabi_fmul / __aeabi_fadd / __aeabi_i2f for every operation,
 while "bench N" is the integer MAC loop. The "nano33ble" row runs the same image with
-sim-nano33ble's memory system (flash cache lookups per block, a read hook on flash). Each is timed from the command to its reply, so boot
+sim-nano33ble's memory system (flash cache lookups per block; flash pages without code read
+through an mmio callback, harness/sim/flashmap.py). Each is timed from the command to its reply, so boot
 and process start-up are excluded. The target (issue 15): >= 100 M simulated instructions/s on
 the soft-float workload with the native hook.
 """
@@ -36,7 +37,7 @@ WORKLOADS = (("integer MAC loop", "bench"), ("soft-float MAC loop", "fbench"))
 
 
 def sim_m4(memory_of: str | None = None) -> BoardConfig:
-    """sim-m4, optionally with another M4 board's [sim] (its flash cache and flash-read hook)."""
+    """sim-m4, optionally with another M4 board's [sim] (its flash cache and flash data-read model)."""
     cfg = load_board("sim-m4")
     return cfg if memory_of is None else cfg.model_copy(update={"sim": load_board(memory_of).sim})
 

@@ -1,7 +1,9 @@
 """Output checks timed vs untimed on the emulated boards, side by side: the seconds per inference
 of seed 002's LeNet (element-pruned at 95 %, dense shape, CSR weights in flash), uint8 and
-float, with the full timing model and inside ``SimBoard.untimed()`` (no flash data-read hook),
-and whether the outputs are the same bytes.
+float, with the full timing model and inside ``SimBoard.untimed()`` (flash data reads not
+charged), and whether the outputs are the same bytes. Flash data reads are served by an mmio
+callback (harness/sim/flashmap.py); with the memory hook used before, timed runs were 2.5-4.1x
+slower than untimed ones and the float row on sim-nano33ble computed garbage (unicorn#2309).
 
     .venv/bin/python benchmarks/untimed_check.py [--inferences N] [--boards sim-pico,sim-nano33ble]
 

@@ -116,7 +116,7 @@ def test_native_and_python_counters_agree_on_cached_rom_float_firmware(tmp_path:
 
 @needs_gcc
 def test_native_and_python_counters_agree_on_an_m4_with_flash_wait_states(tmp_path: Path) -> None:
-    # sim-nano33ble: I-code cache lookups, a read hook charging wait states on weight reads, and
+    # sim-nano33ble: I-code cache lookups, wait states charged on weight reads (mmio data pages), and
     # the M4 refill extra for 32-bit branch targets at odd halfwords, in both counters
     _graph, gen = _float_model(tmp_path)
     fw = build_firmware(gen, "sim-nano33ble", tmp_path / "nano")

@@ -113,7 +113,7 @@ def check_outputs(link: Any, artifact: Artifact, samples: Path, count: int,
         exact += bool(np.array_equal(dev.reshape(-1), hosts[i].reshape(-1)))
 
     run(0)
-    with untimed():  # one scope for the rest: entering and leaving one costs a retranslation
+    with untimed():  # one scope for the rest
         for i in range(1, len(x)):
             run(i)
     host_classes = np.argmax(hosts.reshape(len(x), -1), axis=1)

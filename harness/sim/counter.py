@@ -16,9 +16,8 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
-from unicorn import UC_CTL_IO_WRITE, UC_CTL_TB_FLUSH, UC_CTL_TLB_FLUSH, UC_HOOK_BLOCK, UC_HOOK_MEM_READ, Uc
+from unicorn import UC_HOOK_BLOCK, Uc, UcError
 from unicorn import arm_const as uca
 from unicorn.unicorn_py3 import unicorn as _ucmod
 
@@ -40,6 +39,8 @@ class _Entry(ctypes.Structure):
         ("fp", ctypes.c_uint32),
         ("mul", ctypes.c_uint32),
         ("flags", ctypes.c_uint32),
+        ("nlits", ctypes.c_uint32),
+        ("lits", ctypes.c_void_p),
     ]
 
 
@@ -88,7 +89,12 @@ class _State(ctypes.Structure):
         ("reg_r1", ctypes.c_int32),
         ("rom_calls", ctypes.c_uint64),
         ("target_extra", ctypes.c_uint32),
+        ("data_timing", ctypes.c_uint32),
     ]
+
+
+class _FlashRegion(ctypes.Structure):
+    _fields_ = [("s", ctypes.c_void_p), ("mem", ctypes.c_void_p), ("base", ctypes.c_uint64)]
 
 
 _STATE_FIELDS = frozenset(f[0] for f in _State._fields_)
@@ -147,13 +153,6 @@ def native_error() -> str | None:
     return _LIB_ERROR
 
 
-def flush_translations(uc: Uc) -> None:
-    """Drop translated code and the TLB after the memory hooks changed: both are built for the
-    hook set of their time (a removed read hook keeps loads on the slow path until the TLB goes)."""
-    uc.ctl(UC_CTL_TB_FLUSH, UC_CTL_IO_WRITE)
-    uc.ctl(UC_CTL_TLB_FLUSH, UC_CTL_IO_WRITE)
-
-
 class BlockCounter:
     """Common surface of both counters (attribute names match the C state)."""
 
@@ -176,38 +175,23 @@ class BlockCounter:
     data_misses: int
     rom_calls: int
 
-    def attach(self, uc: Uc, data_timing: bool = True) -> None:
+    data_timing: int  # 0 inside an untimed scope: flash data reads are not charged
+
+    def attach(self, uc: Uc) -> None:
+        """Install the block hook on a fresh engine (before its flash is mapped)."""
         raise NotImplementedError
 
     _mem: MemorySystem
-    _data_handle: Any = None  # the flash data-read hook while attached
-    flush_pending = False
 
-    def set_data_timing(self, uc: Uc, on: bool) -> None:
-        """Add or remove the flash data-read hook (the costliest part of the model, ~2.5-4.7x
-        on weight-heavy inference); call between emulation slices, on the emulating thread."""
-        if on and self._data_handle is None and self._mem.data_hook:
-            self._data_handle = self._add_data_hook(uc, *self._mem.flash_range)
-            flush_translations(uc)  # code translated without the hook would never call it
-        elif not on and self._data_handle is not None:
-            self._remove_data_hook(uc, self._data_handle)
-            self._data_handle = None
-            self.flush_pending = True  # see before_slice
-
-    def _add_data_hook(self, uc: Uc, lo: int, hi: int) -> Any:
-        """Hook reads of [lo, hi) and return the hook's handle."""
+    def map_flash_data(self, uc: Uc, address: int, data: bytearray, offset: int, size: int) -> None:
+        """Map ``size`` bytes of flash at ``address`` as an mmio region whose reads return
+        ``data[offset:]`` and are charged to the memory-system model (harness/sim/flashmap.py)."""
         raise NotImplementedError
 
-    def _remove_data_hook(self, uc: Uc, handle: Any) -> None:
+    def forget_blocks(self) -> None:
+        """Drop the cached block costs (not the flash cache): the code pages changed, and with
+        them which reads a block's entry charges."""
         raise NotImplementedError
-
-    def before_slice(self, uc: Uc) -> None:
-        """Unicorn unlinks a deleted hook only when the next emu_start ends, and code translated
-        while it is still listed keeps every load on the slow path (tcg_uc_has_hookmem): so the
-        translations are dropped once more at the start of the slice after that one."""
-        if self.flush_pending:
-            self.flush_pending = False
-            flush_translations(uc)
 
     def configure_memory(self, mem: MemorySystem) -> None:
         """Use this cache / flash data cost from now on (cache starts empty)."""
@@ -242,11 +226,19 @@ class NativeCounter(BlockCounter):
             e = out.contents
             e.cycles, e.insns, e.mem, e.penalty = bc.cycles, bc.insns, bc.mem, bc.penalty
             e.fp, e.mul, e.flags = bc.fp, bc.mul, bc.flags
+            if bc.literals:  # the arrays outlive the table entries that point at them
+                arr = self._lits.get(bc.literals)
+                if arr is None:
+                    arr = self._lits[bc.literals] = (ctypes.c_uint32 * len(bc.literals))(*bc.literals)
+                e.nlits, e.lits = len(bc.literals), ctypes.addressof(arr)
 
         self._miss = _MISS(miss)
+        self._regions: list[_FlashRegion] = []
+        self._lits: dict[tuple[int, ...], ctypes.Array[ctypes.c_uint32]] = {}
         self._s.miss = ctypes.cast(self._miss, ctypes.c_void_p).value
         self._s.stop = ctypes.cast(_ucmod.uclib.uc_emu_stop, ctypes.c_void_p).value
         self._s.cycle_limit = NO_LIMIT
+        self._s.data_timing = 1
         self._s.reg_read = ctypes.cast(_ucmod.uclib.uc_reg_read, ctypes.c_void_p).value
         self._s.reg_write = ctypes.cast(_ucmod.uclib.uc_reg_write, ctypes.c_void_p).value
         self._s.reg_r0, self._s.reg_r1 = uca.UC_ARM_REG_R0, uca.UC_ARM_REG_R1
@@ -263,7 +255,7 @@ class NativeCounter(BlockCounter):
         else:
             object.__setattr__(self, name, value)
 
-    def attach(self, uc: Uc, data_timing: bool = True) -> None:
+    def attach(self, uc: Uc) -> None:
         h = _ucmod.uc_hook_h()
         fn = ctypes.cast(self._lib.bh_block, ctypes.c_void_p)
         err = _ucmod.uclib.uc_hook_add(
@@ -272,24 +264,21 @@ class NativeCounter(BlockCounter):
         if err != 0:
             raise RuntimeError(f"uc_hook_add failed ({err})")
         self._hook = h
-        self._data_handle = None  # a new engine: the old handle belonged to the previous one
-        self.set_data_timing(uc, data_timing)
+        self._regions = []  # a new engine: the old one's regions go with it
 
-    def _add_data_hook(self, uc: Uc, lo: int, hi: int) -> ctypes.c_size_t:
-        hd = _ucmod.uc_hook_h()
-        fn = ctypes.cast(self._lib.bh_mem_read, ctypes.c_void_p)
-        err = _ucmod.uclib.uc_hook_add(
-            uc._uch, ctypes.byref(hd), UC_HOOK_MEM_READ, fn, ctypes.c_void_p(ctypes.addressof(self._s)),
-            ctypes.c_uint64(lo), ctypes.c_uint64(hi - 1),
+    def map_flash_data(self, uc: Uc, address: int, data: bytearray, offset: int, size: int) -> None:
+        mem = ctypes.addressof((ctypes.c_char * size).from_buffer(data, offset))
+        region = _FlashRegion(ctypes.addressof(self._s), mem, address)
+        err = _ucmod.uclib.uc_mmio_map(
+            uc._uch, address, size, ctypes.cast(self._lib.bh_flash_read, ctypes.c_void_p),
+            ctypes.addressof(region), None, None,
         )
         if err != 0:
-            raise RuntimeError(f"uc_hook_add (flash read) failed ({err})")
-        return hd
+            raise UcError(err)
+        self._regions.append(region)  # the callback's user data lives as long as the engine
 
-    def _remove_data_hook(self, uc: Uc, handle: ctypes.c_size_t) -> None:
-        err = _ucmod.uclib.uc_hook_del(uc._uch, handle)
-        if err != 0:
-            raise RuntimeError(f"uc_hook_del (flash read) failed ({err})")
+    def forget_blocks(self) -> None:
+        self._lib.bh_clear(ctypes.byref(self._s))
 
     def configure_memory(self, mem: MemorySystem) -> None:
         self._mem = mem
@@ -331,6 +320,7 @@ class PyCounter(BlockCounter):
         self._cur: BlockCost | None = None
         self.cycle_limit = NO_LIMIT
         self.stop_request = self.stopped = 0
+        self.data_timing = 1
         self._mem = MemorySystem()
         self._lru: LruCache | None = None
 
@@ -338,16 +328,19 @@ class PyCounter(BlockCounter):
         self._mem = mem
         self._lru = LruCache(mem.cache) if mem.cache is not None else None
 
-    def attach(self, uc: Uc, data_timing: bool = True) -> None:
+    def attach(self, uc: Uc) -> None:
         uc.hook_add(UC_HOOK_BLOCK, self._hook)
-        self._data_handle = None
-        self.set_data_timing(uc, data_timing)
 
-    def _add_data_hook(self, uc: Uc, lo: int, hi: int) -> int:
-        return uc.hook_add(UC_HOOK_MEM_READ, self._on_read, begin=lo, end=hi - 1)
+    def map_flash_data(self, uc: Uc, address: int, data: bytearray, offset: int, size: int) -> None:
+        def read(uc: Uc, off: int, n: int, _ud: object) -> int:
+            if self.data_timing:
+                self._data_read(address + off)
+            return int.from_bytes(data[offset + off : offset + off + n], "little")
 
-    def _remove_data_hook(self, uc: Uc, handle: int) -> None:
-        uc.hook_del(handle)
+        uc.mmio_map(address, size, read, None, None, None)
+
+    def forget_blocks(self) -> None:
+        self._cache.clear()
 
     def commit(self, next_address: int) -> None:
         if not self.have_cur or self._cur is None:
@@ -362,7 +355,7 @@ class PyCounter(BlockCounter):
             self.cycles += bc.penalty
         self.have_cur = 0
 
-    def _on_read(self, uc: Uc, access: int, address: int, size: int, value: int, _ud: object) -> None:
+    def _data_read(self, address: int) -> None:
         self.data_reads += 1
         if self._lru is not None and self._lru.spec.data:
             if not self._lru.access(address):
@@ -395,6 +388,9 @@ class PyCounter(BlockCounter):
                 if not lru.access_line(line):
                     self.cycles += lru.spec.miss_cycles
                     self.fetch_misses += 1
+        if self.data_timing:
+            for a in bc.literals:
+                self._data_read(a)
         if bc.flags >> 8:
             r0, r1 = uc.reg_read(uca.UC_ARM_REG_R0), uc.reg_read(uca.UC_ARM_REG_R1)
             uc.reg_write(uca.UC_ARM_REG_R0, rom_float_op((bc.flags >> 8) & 0xFF, r0, r1))

@@ -319,6 +319,7 @@ class BlockCost:
     fp: int = 0  # FPU instructions (power model)
     mul: int = 0  # multiply / MAC instructions (power model)
     flags: int = 0  # memmodel: bit 0 fetched through the flash cache; bits 8-15 ROM float op
+    literals: tuple[int, ...] = ()  # flash reads of code pages charged on entry (memmodel.py)
 
     @property
     def cycles(self) -> int:

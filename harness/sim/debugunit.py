@@ -228,7 +228,7 @@ class DebugUnit:
             self._step_pc = pc
             b.state = "halted"
             try:
-                uc.emu_start(pc | 1, 0xFFFFFFFF, count=1)
+                b.emu_start(count=1)
             except UcError as err:
                 if b._is_semihosting_exit(err) or self.bkpt_halt(err):
                     pass

@@ -39,6 +39,21 @@ class Block:
     cost: BlockCost
     mem_ops: tuple[MemOperand | None, ...]
     text: tuple[str, ...]
+    literals: tuple[int, ...] = ()  # addresses of its PC-relative reads (see pc_relative_reads)
+
+
+def pc_relative_reads(address: int, mnemonic: str, op: MemOperand | None) -> tuple[int, ...]:
+    """The addresses a PC-relative load reads, known when it is decoded: a literal (LDR/VLDR
+    [pc, #imm], LDRD reads two words) or the base of a table (TBB/TBH, LDR [pc, Rm])."""
+    if op is None or op.base != uca.UC_ARM_REG_PC or op.multi:
+        return ()
+    base = mnemonic.split(".")[0]
+    if not base.startswith(("ldr", "vldr", "tbb", "tbh")):
+        return ()
+    if base.startswith(("tbb", "tbh")):
+        return (address + 4,)
+    target = ((address + 4) & ~3) + op.disp
+    return (target, target + 4) if base == "ldrd" else (target,)
 
 
 @dataclass(frozen=True)
@@ -137,10 +152,12 @@ class BlockDecoder:
         insns = []
         mem_ops: list[MemOperand | None] = []
         text = []
+        literals: list[int] = []
         for insn in self._cs.disasm(code, address):
             insns.append((insn.address, insn.mnemonic, insn.op_str))
             text.append(f"{insn.mnemonic} {insn.op_str}".strip())
             mem_ops.append(self._mem_operand(insn))
+            literals.extend(pc_relative_reads(insn.address, insn.mnemonic, mem_ops[-1]))
             why = unsupported(self.core, insn.address, insn.size, insn.mnemonic)
             if why is not None and self.pending is None:
                 self.pending = Unsupported(insn.address, text[-1], why)
@@ -148,7 +165,7 @@ class BlockDecoder:
                     self._uc.emu_stop()  # from the block hook: the block does not execute
         lo, hi = self.flash_range
         ws = self.wait_states if lo <= address < hi else 0
-        return Block(block_cost(self.model, insns, ws), tuple(mem_ops), tuple(text))
+        return Block(block_cost(self.model, insns, ws), tuple(mem_ops), tuple(text), tuple(literals))
 
     def _mem_operand(self, insn) -> MemOperand | None:
         mnem = insn.mnemonic.split(".")[0]

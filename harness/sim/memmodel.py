@@ -53,7 +53,8 @@ class MemorySystem:
 
     @property
     def data_hook(self) -> bool:
-        """Data reads from flash cost something, so they must be seen (a bounded read hook)."""
+        """Data reads from flash cost something, so they must be seen: the flash's data pages
+        are served through the counter's read callback (harness/sim/flashmap.py)."""
         return self.flash_range[1] > self.flash_range[0] and (
             (self.cache is not None and self.cache.data) or self.data_wait_cycles > 0
         )

@@ -318,7 +318,7 @@ class RigResources:
     def untimed(self, board: str) -> contextlib.AbstractContextManager[None]:
         """A scope for work whose time and power nobody reads (checking outputs on many inputs):
         a board emulated here skips its flash data-timing model meanwhile (SimBoard.untimed,
-        same results, 2.5-4.7x faster); a real board, or one served elsewhere, runs as always."""
+        same results, 1.3-2x faster); a real board, or one served elsewhere, runs as always."""
         sd = self._sim_dut(board)
         return sd.board.untimed() if sd is not None else contextlib.nullcontext()
 

@@ -12,8 +12,15 @@
  *
  * Memory system (harness/sim/memmodel.py): an optional set-associative LRU cache in front of the
  * flash. Instruction fetches of a block in the cached region look up each line the block spans
- * (a miss stalls `miss_cycles`); data reads from flash come through `bh_mem_read` (a read hook
- * bounded to the flash range) and either use the same cache or pay `data_wait` cycles.
+ * (a miss stalls `miss_cycles`). Data reads from flash either use the same cache or pay
+ * `data_wait` cycles each (`bh_data_read`). They arrive two ways, neither of them a Unicorn
+ * memory hook (a hooked read restores the CPU state mid-block, which breaks Thumb IT blocks,
+ * unicorn-engine/unicorn#2309, and puts every load of the program on Unicorn's slow path):
+ * - flash pages that hold no executed code are a Unicorn mmio region whose read callback is
+ *   `bh_flash_read`: it returns the bytes of the flash buffer and charges the read;
+ * - reads of code pages (literal pools, branch tables: PC-relative, so known when the block is
+ *   decoded) are listed in the block's entry and charged when the block is entered.
+ * `data_timing` = 0 (an untimed scope) skips both charges; the bytes are the same.
  * ROM soft float (RP2040): a block whose entry carries a ROM op computes it here on r0/r1
  * before its `bx lr` runs; the op's documented cycle count is the block's cost. */
 #include <math.h>
@@ -31,6 +38,8 @@ typedef struct {
     uint32_t mul;      /* multiply / MAC instructions */
     uint32_t flags;    /* bit 0: fetched through the flash cache; bit 1: starts with a 32-bit
                           instruction at an odd halfword; bits 8-15: ROM float op */
+    uint32_t nlits;    /* flash reads of code pages the block makes (literal pools, tables) */
+    const uint32_t *lits;  /* their addresses (owned by Python) */
 } bh_entry;
 
 typedef void (*bh_miss_fn)(uint64_t address, uint32_t size, bh_entry *out);
@@ -63,7 +72,15 @@ typedef struct {
     int32_t reg_r0, reg_r1;
     uint64_t rom_calls;
     uint32_t target_extra;     /* refill extra for flags bit 1 targets */
+    uint32_t data_timing;      /* charge flash data reads (0 inside an untimed scope) */
 } bh_state;
+
+/* One mmio region of flash data pages: the callback's user data. */
+typedef struct {
+    bh_state *s;
+    const uint8_t *mem;        /* the flash buffer at the region's first byte */
+    uint64_t base;             /* the region's guest address */
+} bh_flash_region;
 
 static uint64_t bh_hash(uint64_t k) {
     k ^= k >> 33; k *= 0xff51afd7ed558ccdULL; k ^= k >> 33;
@@ -111,9 +128,7 @@ static int bh_cache(bh_state *s, uint32_t line) {
     return hit;
 }
 
-void bh_mem_read(void *uc, int type, uint64_t address, int size, int64_t value, void *user) {
-    bh_state *s = (bh_state *)user;
-    (void)uc; (void)type; (void)size; (void)value;
+static void bh_data_read(bh_state *s, uint64_t address) {
     s->data_reads++;
     if (s->cache_data && s->tags) {
         if (!bh_cache(s, (uint32_t)(address >> s->line_shift))) {
@@ -123,6 +138,17 @@ void bh_mem_read(void *uc, int type, uint64_t address, int size, int64_t value, 
     } else {
         s->cycles += s->data_wait;
     }
+}
+
+/* uc_cb_mmio_read_t of the flash data regions (Unicorn splits wider or unaligned accesses into
+ * aligned ones of at most 4 bytes, as the core's bus does). */
+uint64_t bh_flash_read(void *uc, uint64_t offset, unsigned size, void *user) {
+    bh_flash_region *r = (bh_flash_region *)user;
+    uint64_t value = 0;
+    (void)uc;
+    memcpy(&value, r->mem + offset, size < 8 ? size : 8);  /* little-endian host and guest */
+    if (r->s->data_timing) bh_data_read(r->s, r->base + offset);
+    return value;
 }
 
 static float bh_ftz(float x) {  /* the ROM library flushes denormals to zero, NaN to infinity */
@@ -228,5 +254,7 @@ void bh_block(void *uc, uint64_t address, uint32_t size, void *user) {
             }
         }
     }
+    if (s->data_timing)
+        for (uint32_t i = 0; i < e->nlits; i++) bh_data_read(s, e->lits[i]);
     if (e->flags >> 8) bh_rom_op(s, uc, (e->flags >> 8) & 0xFFu);
 }
