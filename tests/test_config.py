@@ -154,9 +154,9 @@ def test_cli_prints_documented_schema(kind: str, field: str) -> None:
     assert field in schema["properties"]
 
 
-def test_train_threads_leave_a_core_per_board(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Training beside the stations gets the cores they leave (at least one); a campaign can set it,
-    and a nonsense value is refused with the field named."""
+def test_train_threads_leave_a_core_per_busy_station(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Training gets the cores the measuring stations leave (at least one); a campaign can set
+    it, and a nonsense value is refused with the field named."""
     import os
 
     from harness.campaign.prepare import Preparer
@@ -164,11 +164,15 @@ def test_train_threads_leave_a_core_per_board(tmp_path: Path, monkeypatch: pytes
     base = 'name = "t"\nboards = ["sim-m4", "sim-pico"]\n[[models]]\nid = "m"\narch = "lenet-light"\n[[compression]]\nid = "none"\n'
     p = tmp_path / "c.toml"
     p.write_text(base)
-    camp = load_campaign(p)
+    prep = Preparer(load_campaign(p), tmp_path, tmp_path)
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
-    assert Preparer(camp, tmp_path, tmp_path).train_threads() == 6
+    assert prep.train_threads() == 8
+    with prep.station_busy(), prep.station_busy():
+        assert prep.train_threads() == 6
+    assert prep.train_threads() == 8
     monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    assert Preparer(camp, tmp_path, tmp_path).train_threads() == 1
+    with prep.station_busy(), prep.station_busy():
+        assert prep.train_threads() == 1
     p.write_text("train_threads = 3\n" + base)
     assert Preparer(load_campaign(p), tmp_path, tmp_path).train_threads() == 3
     p.write_text("train_threads = 0\n" + base)

@@ -120,7 +120,8 @@ def process_point(runner: Any, bench: Any, p: ConfigPoint, prep: Prepared) -> No
     else:
         runner._record_prepared(prep)
         if prep.fits:
-            runner._measure(bench, prep)
+            with runner.preparer.station_busy():  # training meanwhile leaves this station a core
+                runner._measure(bench, prep)
 
 
 class StationsView:

@@ -176,8 +176,8 @@ class CampaignConfig(_Strict):
     seed: int = Field(0, ge=0, le=L.MAX_SEED)
     train_threads: int | None = Field(
         None, ge=1, le=256,
-        description="Torch threads for training and pruning; default: the machine's cores minus one per board "
-                    "measured alongside (at least 1), because a thread that waits on a busy core stalls every step")
+        description="Torch threads for training and pruning; default: the machine's cores minus one per station "
+                    "measuring at the time (at least 1): a thread that waits on a busy core stalls every step")
     dataset: DatasetSettings = DatasetSettings()
     models: list[ModelSettings] = Field(default_factory=list, max_length=L.MAX_MATRIX_AXIS,
                                         description="At least one, unless [[firmware]] is given")
