@@ -40,7 +40,7 @@ from unicorn import (
 from unicorn import arm_const as uca
 
 from harness.config.board import BoardConfig
-from harness.sim import romfloat
+from harness.sim import exitguard, romfloat
 from harness.sim.counter import NO_LIMIT, make_counter
 from harness.sim.cycles import BlockCost, get_model
 from harness.sim.debugunit import DebugUnit
@@ -76,7 +76,6 @@ _FAULT_REASON = {
 
 
 _LIVE: weakref.WeakSet[SimBoard] = weakref.WeakSet()  # boards that started an emulation thread
-_EXITING = False
 _EXIT_HOOKED = False
 
 
@@ -87,9 +86,10 @@ def _stop_live_boards() -> None:
     ``uc_close`` on every live instance at exit, also on one that a daemon thread is executing:
     that crashed processes ended by Ctrl-C or SIGTERM while a board ran (segfaults in libunicorn,
     heap corruption). atexit handlers run last-registered first, so this one is registered when
-    the first board thread starts, i.e. after the weakref hook (the board's Unicorn exists)."""
-    global _EXITING
-    _EXITING = True
+    the first board thread starts, i.e. after the weakref hook (the board's Unicorn exists).
+    Debugger threads (a pyOCD flash still programming when the signal came) are shut out first
+    (harness/sim/exitguard.py)."""
+    exitguard.mark_exiting()
     for board in list(_LIVE):
         board.stop()
 
@@ -533,7 +533,7 @@ class SimBoard:
     # -- background thread ---------------------------------------------------------------
     def start(self) -> SimBoard:
         """Run the board in its own thread (and serve its UART) until stop()."""
-        if _EXITING:  # never start emulating while the interpreter shuts down
+        if exitguard.exiting():  # never start emulating while the interpreter shuts down
             return self
         self.uart.start()
         if self._running_thread():
@@ -622,7 +622,7 @@ class SimBoard:
         """System reset (SYSRESETREQ); with ``halt`` the core stops at the reset vector."""
         was_running = self.state == "running"
         self.halt()
-        with self._cv:
+        with self._cv, exitguard.engine_access(self.name):  # builds the core's new engine
             self._reset_core()
             self.state = "halted"
             if not halt and (was_running or self._running_thread()):
@@ -696,17 +696,20 @@ class SimBoard:
             self.flash.dirty = True
             self.flash_map.forget()  # a new image may put data where code was
             if self._uc is not None:
-                self._uc.ctl_remove_cache(address, address + len(data))
+                with exitguard.engine_access(self.name):
+                    self._uc.ctl_remove_cache(address, address + len(data))
                 self.counter.clear_cache()
                 self.decoder.clear()
 
     def read_core_register(self, reg: int) -> int:
         """Unicorn register ``reg`` (meaningful while halted, as through a real DCRSR)."""
         assert self._uc is not None
-        return self._uc.reg_read(reg)
+        with exitguard.engine_access(self.name):
+            return self._uc.reg_read(reg)
 
     def write_core_register(self, reg: int, value: int) -> None:
         assert self._uc is not None
         if self.state == "running" and self._running_thread():
             raise SimError(f"{self.name}: halt the core before writing its registers")
-        self._uc.reg_write(reg, value)
+        with exitguard.engine_access(self.name):
+            self._uc.reg_write(reg, value)

@@ -32,6 +32,7 @@ from unicorn import (
 )
 from unicorn import arm_const as uca
 
+from harness.sim import exitguard
 from harness.sim.counter import NO_LIMIT
 from harness.sim.peripherals import DFSR_BKPT, DFSR_DWTTRAP, DFSR_HALTED, DFSR_VCATCH
 
@@ -217,7 +218,7 @@ class DebugUnit:
     def step(self) -> None:
         """Execute exactly one instruction of a halted core (a breakpoint on it does not match)."""
         b = self.board
-        with b._cv:
+        with b._cv, exitguard.engine_access(b.name):
             if b.state == "running" or b.blank or b._uc is None:
                 return
             uc, c = b._uc, b.counter
