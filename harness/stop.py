@@ -11,11 +11,20 @@ switch outputs off run as for Ctrl-C, and ``except Exception`` never hides it.""
 
 from __future__ import annotations
 
+import contextlib
+import faulthandler
+import os
+import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
+GRACE_S = 30.0  # how long a requested stop may take before the process ends itself
 _requested = threading.Event()
+_escalation: threading.Thread | None = None
+_escalation_lock = threading.Lock()
+_disarmed = threading.Event()
 
 
 class StopRequested(KeyboardInterrupt):
@@ -35,6 +44,57 @@ def raise_if_requested() -> None:
     """A safe point: raise ``StopRequested`` if a stop was asked for."""
     if _requested.is_set():
         raise StopRequested
+
+
+def escalate_after(grace_s: float, stacks_file: Path | None, exit_code: int,
+                   outputs_off: Callable[[], list[str]]) -> None:
+    """Start (once per process) a watchdog for a requested stop: if the process still runs after
+    ``grace_s``, write every thread's stack to ``stacks_file`` (what did not stop, for the bug
+    report), switch every registered output off (``outputs_off``), say so on stderr and end the
+    process with ``exit_code``. Why: a stop that never completes (an interrupt lost in library
+    code, a thread blocked where no safe point is) must not keep a bench powered and a CI job
+    waiting; everything measured is already committed to the store, and --resume continues."""
+    global _escalation
+    with _escalation_lock:
+        if _escalation is not None:
+            return
+        _disarmed.clear()
+        _escalation = threading.Thread(target=_escalate, args=(grace_s, stacks_file, exit_code, outputs_off),
+                                       name="stop-watchdog", daemon=True)
+        _escalation.start()
+
+
+def disarm() -> None:
+    """The stop completed (the run unwound): the watchdog, if armed, ends without acting."""
+    global _escalation
+    with _escalation_lock:
+        _disarmed.set()
+        _escalation = None
+
+
+def _escalate(grace_s: float, stacks_file: Path | None, exit_code: int, outputs_off: Callable[[], list[str]]) -> None:
+    if _disarmed.wait(grace_s):
+        return
+    where = "stderr"
+    try:
+        if stacks_file is not None:
+            with open(stacks_file, "w") as fh:
+                faulthandler.dump_traceback(file=fh, all_threads=True)
+            where = str(stacks_file)
+        else:
+            faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    except OSError:
+        faulthandler.dump_traceback(file=sys.stderr, all_threads=True)
+    unconfirmed: list[str] = []
+    with contextlib.suppress(Exception):
+        unconfirmed = outputs_off()
+    lines = [f"interrupted: the stop did not complete within {grace_s:.0f} s; ending the process "
+             f"(thread stacks: {where}; what was stored is kept; a run continues with --resume)"]
+    lines += [f"SAFETY: {m}" for m in unconfirmed]
+    with contextlib.suppress(Exception):
+        sys.stderr.write("\n".join(lines) + "\n")
+        sys.stderr.flush()
+    os._exit(exit_code)
 
 
 @contextmanager

@@ -107,3 +107,43 @@ def test_a_lost_interrupt_still_stops_the_run_at_the_next_configuration(tmp_path
     with sqlite3.connect(run_dir / "results.sqlite") as con:
         kept = con.execute("SELECT COUNT(*) FROM measurements WHERE config_id = ?", (next(iter(first)),)).fetchone()[0]
     assert kept >= reps, "the first run's measurements were kept"
+
+
+_HUNG = """
+import sys, threading, time
+from pathlib import Path
+from harness import stop
+from harness.instruments import safety
+marker, stacks, disarm = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3] == "disarm"
+def off():
+    marker.write_text("off")
+    return None
+safety.output_on("bench", off)
+stop.escalate_after(0.5, stacks, 130, safety.emergency_off)
+if disarm:
+    stop.disarm()
+    time.sleep(1.5)
+    sys.exit(0)
+threading.Event().wait()  # a stop that never completes
+"""
+
+
+@pytest.mark.parametrize("disarm", [False, True], ids=["hung", "disarmed"])
+def test_a_stop_that_never_completes_ends_the_process_with_outputs_off(tmp_path: Path, disarm: bool) -> None:
+    """The watchdog a signal arms: a process still running after the grace period writes every
+    thread's stack, switches the registered outputs off and exits 130; a run that unwound in
+    time disarms it and nothing happens."""
+    import subprocess
+    import sys
+
+    marker, stacks = tmp_path / "off", tmp_path / "stacks.txt"
+    proc = subprocess.run([sys.executable, "-c", _HUNG, str(marker), str(stacks), "disarm" if disarm else "hang"],
+                          capture_output=True, text=True, timeout=60)
+    if disarm:
+        assert proc.returncode == 0 and not marker.exists() and not stacks.exists(), proc.stderr
+        return
+    assert proc.returncode == 130, proc.stderr
+    assert marker.read_text() == "off"
+    assert "most recent call first" in stacks.read_text()
+    assert "interrupted: the stop did not complete" in proc.stderr and str(stacks) in proc.stderr
+    assert "SAFETY" not in proc.stderr and "Traceback" not in proc.stderr

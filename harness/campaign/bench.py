@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,13 +15,18 @@ from typing import Any
 from harness.config.board import BoardConfig, load_board
 from harness.config.rig import DutSettings, RigConfig
 from harness.errors import StageError
-from harness.instruments import registry
+from harness.instruments import registry, safety
 from harness.instruments.errors import InstrumentConnectionError
 from harness.instruments.protocols import PowerMonitor, TimingSource
 from harness.instruments.safety import switch_off_confirmed
 from harness.sim.rig import RigResources
 
 LOG = logging.getLogger(__name__)
+
+
+def _off_switch(monitor: PowerMonitor, what: str) -> Callable[[], str | None]:
+    """What an emergency stop calls for this output (registered before it is switched on)."""
+    return lambda: switch_off_confirmed(monitor, what)
 
 
 @dataclass
@@ -103,6 +109,7 @@ class Bench:
             driver = registry.load(registry.POWER_MONITORS, res.driver)
             with st.monitor_lock:
                 st.monitor = driver.from_resource(res)
+                safety.output_on(id(st), _off_switch(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}"))
                 st.monitor.apply_supply(st.board.supply, settle_s=self.rig.power_analyzer.settle_s)
         st.sources = build_timing_sources(self.rig, st.board, with_monitor=st.monitor is not None)
         if not st.sources:
@@ -143,6 +150,8 @@ class Bench:
         assert st.monitor is not None
         with st.monitor_lock:  # never while another station's measurement holds this instrument
             msg = switch_off_confirmed(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}")
+        if msg is None:
+            safety.output_off(id(st))
         if msg is not None:
             self.off_unconfirmed.append(msg)
 

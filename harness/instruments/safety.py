@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -14,6 +15,47 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger(__name__)
 OFF_ATTEMPTS = 3  # output-off tries, each after the first over a fresh connection
+EMERGENCY_OFF_TIMEOUT_S = 15.0  # per output, when the process is about to end itself
+
+# Outputs switched on and not yet off: what an emergency stop switches off (harness.stop).
+_live_outputs: dict[object, Callable[[], str | None]] = {}
+_live_lock = threading.Lock()
+
+
+def output_on(key: object, switch_off: Callable[[], str | None]) -> None:
+    """Register a powered output; ``switch_off`` returns None when confirmed off, else a message."""
+    with _live_lock:
+        _live_outputs[key] = switch_off
+
+
+def output_off(key: object) -> None:
+    with _live_lock:
+        _live_outputs.pop(key, None)
+
+
+def emergency_off() -> list[str]:
+    """Switch every registered output off, all at once on threads of their own with one
+    timeout (a hung connection must not hold up the others); returns what was not confirmed."""
+    with _live_lock:
+        pending = list(_live_outputs.values())
+    results: list[list[str | None]] = [[] for _ in pending]
+
+    def run(off: Callable[[], str | None], out: list[str | None]) -> None:
+        out.append(off())
+
+    threads = [threading.Thread(target=run, args=(off, out), daemon=True, name="emergency-off")
+               for off, out in zip(pending, results, strict=True)]
+    for t in threads:
+        t.start()
+    deadline = time.monotonic() + EMERGENCY_OFF_TIMEOUT_S
+    for t in threads:
+        t.join(max(0.0, deadline - time.monotonic()))
+    problems = [r[0] for r in results if r and r[0] is not None]
+    silent = sum(1 for r in results if not r)
+    if silent:
+        problems.append(f"{silent} output-off(s) did not answer within {EMERGENCY_OFF_TIMEOUT_S:.0f} s; "
+                        "switch them off at the instrument")
+    return problems
 
 
 @contextmanager
