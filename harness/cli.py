@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from harness import __version__
+from harness import __version__, stop
 from harness.errors import HarnessError
 
 err_console = Console(stderr=True)
@@ -73,7 +73,12 @@ def main() -> None:
 
     logging.raiseExceptions = False  # a log file on a full disk must not print tracebacks per record
     try:
-        rc = app(standalone_mode=False)
+        try:
+            rc = app(standalone_mode=False)
+        except Exception as exc:
+            if stop.caused_by_interrupt(exc):  # an interrupt Python wrapped on its way out
+                raise KeyboardInterrupt from exc
+            raise
         if rc == 130:  # typer returns Ctrl-C (and SIGTERM during a run) as exit code 130, silently
             raise KeyboardInterrupt
         sys.exit(rc if isinstance(rc, int) else 0)

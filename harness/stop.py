@@ -3,8 +3,9 @@
 Python delivers a signal to the main thread alone, as an exception at its next bytecode. The
 prepare worker (training, building) and the station threads never see it. A run that waited for
 them at exit kept going for as long as the training took. And once in about 70 tries the
-KeyboardInterrupt was lost in library code the main thread was running (where, was not found),
-and the run went on to the end. So the campaign's signal handlers also set this flag. Workers check it at
+KeyboardInterrupt was lost in library code the main thread was running (one way: Python 3.11
+wraps it in RuntimeError when it strikes a class body's ``__set_name__``, see
+``caused_by_interrupt``), and the run went on to the end. So the campaign's signal handlers also set this flag. Workers check it at
 safe points (every training step, between stages, between configurations and repetitions), and
 there they raise ``StopRequested``. It is a ``KeyboardInterrupt``, so the ``finally`` blocks that
 switch outputs off run as for Ctrl-C, and ``except Exception`` never hides it."""
@@ -38,6 +39,28 @@ def request() -> None:
 
 def requested() -> bool:
     return _requested.is_set()
+
+
+def caused_by_interrupt(exc: BaseException) -> bool:
+    """Whether a Ctrl-C / SIGTERM interrupt is in ``exc``'s cause or context chain. Why: Python
+    3.11 turns one raised inside ``__set_name__`` (a dataclass defined while a module is imported
+    lazily, as the simulated analyzer's is when the rig starts) into a RuntimeError, which an
+    ``except Exception`` then takes for an ordinary failure (seen in CI: exit 1 with a traceback)."""
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        e = e.__cause__ or e.__context__
+    return False
+
+
+def reraise_interrupt(exc: BaseException) -> None:
+    """In an ``except Exception`` block: an exception that stands for an interrupt becomes the
+    interrupt again (``StopRequested``), so the run unwinds instead of recording a failure."""
+    if caused_by_interrupt(exc) or _requested.is_set():
+        raise StopRequested from exc
 
 
 def raise_if_requested() -> None:

@@ -147,3 +147,24 @@ def test_a_stop_that_never_completes_ends_the_process_with_outputs_off(tmp_path:
     assert "most recent call first" in stacks.read_text()
     assert "interrupted: the stop did not complete" in proc.stderr and str(stacks) in proc.stderr
     assert "SAFETY" not in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_an_interrupt_python_wrapped_is_still_an_interrupt() -> None:
+    """Python 3.11 wraps an interrupt raised in ``__set_name__`` (a dataclass defined by a lazy
+    import when the signal came; CI saw it at the simulated analyzer's import) in RuntimeError:
+    the run still treats it as the interrupt, and a plain error stays an error."""
+
+    class RaisesOnSetName:
+        def __set_name__(self, owner: type, name: str) -> None:
+            raise KeyboardInterrupt
+
+    with pytest.raises(BaseException) as wrapped:
+        type("Defined", (), {"field": RaisesOnSetName()})
+    assert stop.caused_by_interrupt(wrapped.value)
+    with pytest.raises(stop.StopRequested):
+        try:
+            raise wrapped.value
+        except BaseException as exc:
+            stop.reraise_interrupt(exc)
+    assert not stop.caused_by_interrupt(RuntimeError("a real failure"))
+    stop.reraise_interrupt(RuntimeError("a real failure"))  # no stop requested: nothing raised

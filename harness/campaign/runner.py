@@ -189,6 +189,7 @@ class CampaignRunner:
                 self.store.set_status(cid, "measured")
                 return
             except Exception as exc:
+                stop.reraise_interrupt(exc)  # a stop is not this configuration's failure
                 _raise_if_storage(exc, self.run_dir)  # a full / read-only disk fails every configuration: stop
                 reason = f"{type(exc).__name__}: {exc}"
                 why = st.diagnosis()
@@ -323,6 +324,7 @@ class CampaignRunner:
                 self.display.preparing(p)
             return self.preparer.prepare(p)
         except Exception as exc:
+            stop.reraise_interrupt(exc)
             _raise_if_storage(exc, self.run_dir)
             LOG.exception("prepare %s failed", p.config_id)
             return Prepared(p, error=f"{type(exc).__name__}: {exc}")
