@@ -43,11 +43,11 @@ def test_board_memory_systems_follow_their_settings() -> None:
     assert pico.sim is not None and pico.sim.cache is not None
     mem = MemorySystem.for_board(pico.sim, pico.memory.flash_base, pico.memory.flash_size)
     assert mem.cache == CacheSpec(sets=1024, ways=2, line_shift=3, miss_cycles=pico.sim.cache.miss_cycles, data=True)
-    assert mem.fetch_wait_states == 0 and mem.data_hook  # fetches pay misses only
+    assert mem.fetch_wait_states == 0 and mem.charges_flash_data  # fetches pay misses only
     m4 = load_board("sim-m4")
     assert m4.sim is not None
     flat = MemorySystem.for_board(m4.sim, 0, m4.memory.flash_size)
-    assert flat.cache is None and not flat.data_hook
+    assert flat.cache is None and not flat.charges_flash_data
 
 
 def _bits(x: float) -> int:

@@ -24,6 +24,10 @@ from harness.sim.rig import RigResources
 LOG = logging.getLogger(__name__)
 
 
+def _output_name(st: Station) -> str:
+    return f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}"
+
+
 def _off_switch(monitor: PowerMonitor, what: str) -> Callable[[], str | None]:
     """What an emergency stop calls for this output (registered before it is switched on)."""
     return lambda: switch_off_confirmed(monitor, what)
@@ -109,7 +113,7 @@ class Bench:
             driver = registry.load(registry.POWER_MONITORS, res.driver)
             with st.monitor_lock:
                 st.monitor = driver.from_resource(res)
-                safety.output_on(id(st), _off_switch(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}"))
+                safety.output_on(id(st), _off_switch(st.monitor, _output_name(st)))
                 st.monitor.apply_supply(st.board.supply, settle_s=self.rig.power_analyzer.settle_s)
         st.sources = build_timing_sources(self.rig, st.board, with_monitor=st.monitor is not None)
         if not st.sources:
@@ -149,10 +153,10 @@ class Bench:
     def _switch_off(self, st: Station) -> None:
         assert st.monitor is not None
         with st.monitor_lock:  # never while another station's measurement holds this instrument
-            msg = switch_off_confirmed(st.monitor, f"{st.board.name}: analyzer channel {st.dut.analyzer_channel}")
+            msg = switch_off_confirmed(st.monitor, _output_name(st))
         if msg is None:
             safety.output_off(id(st))
-        if msg is not None:
+        else:
             self.off_unconfirmed.append(msg)
 
     def close(self) -> None:

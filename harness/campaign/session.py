@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import signal
 import time
@@ -35,17 +36,15 @@ def choose_run_dir(output_dir: Path, name: str, run_dir: Path | None, resume: bo
     return run_dir
 
 
-_STACKS_FILE: list[Path] = []  # where the stop watchdog writes thread stacks (the run folder)
-
-
-def _signal_as_interrupt(signum: int, frame: Any) -> None:
+def _signal_as_interrupt(stacks_file: Path, signum: int, frame: Any) -> None:
     """Ctrl-C and SIGTERM: unwind through Bench.close() (analyzer outputs off), and ask the
     worker threads to stop too (an interrupt lost on the way is raised again at a safe point).
-    A stop that has not completed after stop.GRACE_S ends the process (outputs off first)."""
+    A stop that has not completed after stop.GRACE_S ends the process (outputs off first), its
+    thread stacks written to ``stacks_file``."""
     from harness.instruments.safety import emergency_off
 
     stop.request()
-    stop.escalate_after(stop.GRACE_S, _STACKS_FILE[-1] if _STACKS_FILE else None, 130, emergency_off)
+    stop.escalate_after(stop.GRACE_S, stacks_file, 130, emergency_off)
     raise KeyboardInterrupt
 
 
@@ -92,8 +91,8 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
     root.setLevel(logging.INFO)
     if lock.took_over:
         root.warning("run folder %s: took over the stale lock of %s", run_dir, lock.describe_previous())
-    _STACKS_FILE.append(run_dir / "stop-stacks.txt")
-    previous = {sig: signal.signal(sig, _signal_as_interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+    on_signal = functools.partial(_signal_as_interrupt, run_dir / "stop-stacks.txt")
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     console.print(f"campaign [bold]{campaign.name}[/] -> {run_dir}  (rig {rig_cfg.name})")
     try:
         with ResultStore(run_dir) as store:
@@ -118,7 +117,6 @@ def _run_locked(campaign: Any, campaign_text: str, rig_cfg: Any, out: Path, run_
                         console.print(f"[bold red]SAFETY: {msg}[/]")
     finally:
         stop.disarm()  # the run unwound: a stop watchdog armed by a signal has nothing left to do
-        _STACKS_FILE.remove(run_dir / "stop-stacks.txt")
         for sig, old in previous.items():
             signal.signal(sig, signal.SIG_DFL if old is None else old)  # None: a handler set from C
         root.removeHandler(handler)

@@ -150,7 +150,7 @@ class SimBoard:
             mem.flash_base,
             self.flash.data,
             ctypes.addressof(self._flash_view),
-            split=self.memory.data_hook,  # flash data reads cost something: serve them through mmio
+            split=self.memory.charges_flash_data,  # flash data reads cost something: serve them through mmio
             map_data=lambda uc, address, offset, size: self.counter.map_flash_data(
                 uc, address, self.flash.data, offset, size
             ),

@@ -52,7 +52,7 @@ class MemorySystem:
     target_extra: int = 0  # core model: refill extra for a 32-bit branch target at an odd halfword
 
     @property
-    def data_hook(self) -> bool:
+    def charges_flash_data(self) -> bool:
         """Data reads from flash cost something, so they must be seen: the flash's data pages
         are served through the counter's read callback (harness/sim/flashmap.py)."""
         return self.flash_range[1] > self.flash_range[0] and (
