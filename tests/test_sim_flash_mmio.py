@@ -153,11 +153,14 @@ def test_data_pages_are_read_through_the_model_and_fetches_claim_code_pages(tmp_
     first = (base - board.flash.base) // PAGE_SIZE
     fmap, c = board.flash_map, board.counter
 
+    fetch_misses = [0]
+
     def run() -> tuple[int, int]:
         board.reset(halt=True)
-        reads0, cycles0 = c.data_reads, c.cycles
+        reads0, cycles0, misses0 = c.data_reads, c.cycles, c.fetch_misses
         assert board.run(max_cycles=10_000, wall_timeout_s=10).reason == "exit"
         assert board.read_core_register(uca.UC_ARM_REG_R1) == 0xDEADBEEF
+        fetch_misses[0] = c.fetch_misses - misses0
         return c.data_reads - reads0, c.cycles - cycles0
 
     # three literals on code pages (charged from their blocks) and the word on the data page (mmio)
@@ -166,8 +169,13 @@ def test_data_pages_are_read_through_the_model_and_fetches_claim_code_pages(tmp_
     assert fmap.code_pages == {first, first + 2, first + 3, first + 4}  # page 4 by the straddling fetch
     assert not fmap.is_code(base + PAGE_SIZE) and fmap.is_code(base + 0x40)
     assert run() == (4, timed)  # again after a reset, with the code pages mapped at once
+    timed_misses = fetch_misses[0]
+    assert timed_misses > 0  # the reset cleared the instruction cache
     with board.untimed():
         reads, untimed = run()
         assert reads == 0 and fmap.plain_data  # the same values, nothing charged
-    assert timed - untimed == 4 * board.memory.data_wait_cycles  # sim-nano33ble: 2 wait states each
+        assert fetch_misses[0] == 0  # nor the instruction cache's misses
+    miss = board.memory.cache.miss_cycles if board.memory.cache else 0
+    # sim-nano33ble: 2 wait states per data read
+    assert timed - untimed == 4 * board.memory.data_wait_cycles + timed_misses * miss
     assert run() == (4, timed) and not fmap.plain_data

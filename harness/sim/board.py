@@ -34,6 +34,7 @@ from unicorn import (
     UC_PROT_ALL,
     UC_PROT_EXEC,
     UC_PROT_READ,
+    UC_PROT_WRITE,
     Uc,
     UcError,
 )
@@ -226,8 +227,9 @@ class SimBoard:
 
     @contextlib.contextmanager
     def untimed(self) -> Iterator[None]:
-        """Emulate without the flash data-read timing while the scope is open: flash data
-        reads are not charged (the firmware computes exactly the same results, 1.3-2x faster),
+        """Emulate without the flash timing while the scope is open: flash data reads and
+        instruction-cache misses are not charged (the firmware computes exactly the same
+        results, 1.3-2x faster),
         so cycle counts, and so latency and energy, come out too low. For work whose time and
         power nobody reads, such as checking outputs on hundreds of inputs; the data cache is
         left colder than it would be, which the warm-up inference of a measurement refills."""
@@ -277,13 +279,21 @@ class SimBoard:
         uc.ctl_set_cpu_model(_CPU_MODEL[self.config.core])
         c.attach(uc)
         self.flash_map.map(uc, plain_data=self._untimed > 0)
-        uc.mem_map_ptr(mem.ram_base, len(self.ram), UC_PROT_ALL, ctypes.addressof(self._ram_view))
+        # RAM is mapped without execute permission and outside the invalid-access hook: Unicorn
+        # sends every store to a page that is executable or under a memory hook down its slow
+        # path for ever (self-modifying-code checks; its RAM is never marked dirty), which was a
+        # third of the emulation time. A first fetch from RAM makes it executable (emu_start).
+        uc.mem_map_ptr(mem.ram_base, len(self.ram), UC_PROT_READ | UC_PROT_WRITE, ctypes.addressof(self._ram_view))
+        self._ram_exec = False
         if self._rom is not None:
             uc.mem_map(romfloat.ROM_BASE, romfloat.ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
             uc.mem_write(romfloat.ROM_BASE, bytes(self._rom))
         uc.mmio_map(PERIPH_BASE, PERIPH_SIZE, self.mmio.periph_read, None, self.mmio.periph_write, None)
         uc.mmio_map(PPB_BASE, PPB_SIZE, self.mmio.ppb_read, None, self.mmio.ppb_write, None)
-        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid)
+        ram_end = mem.ram_base + len(self.ram)
+        if mem.ram_base > 0:
+            uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid, begin=0, end=mem.ram_base - 1)
+        uc.hook_add(UC_HOOK_MEM_INVALID, self._on_invalid, begin=ram_end, end=0xFFFFFFFF)
         c.have_cur = 0
         c.stop_request = 0
         c.clear_cache()
@@ -390,6 +400,21 @@ class SimBoard:
         self._commit_partial(self._uc.reg_read(uca.UC_ARM_REG_PC))
         return "stopped" if self._want_halt else "wfi"  # a breakpoint/watchpoint stops mid-block
 
+    def _claim_ram_code(self, pc: int) -> bool:
+        """The core fetched from RAM (not executable until now; no hook saw it, so the fault
+        names no address): make all of RAM executable and run on. Code in RAM is rare (copied
+        to RAM by its startup); its stores then pay Unicorn's code-page checks."""
+        mem = self.config.memory
+        if self._ram_exec or self._uc is None:
+            return False
+        ram_end = mem.ram_base + len(self.ram)
+        current = self._uc.reg_read(uca.UC_ARM_REG_PC)
+        if not any(mem.ram_base <= a < ram_end for a in (pc, current, current + 2)):
+            return False
+        self._uc.mem_protect(mem.ram_base, len(self.ram), UC_PROT_ALL)
+        self._ram_exec = True
+        return True
+
     def emu_start(self, count: int = 0) -> None:
         """Run the core from its PC; a first fetch from a flash page served as data makes that
         page code and restarts at the same PC (harness/sim/flashmap.py)."""
@@ -401,6 +426,8 @@ class SimBoard:
                 return
             except UcError as err:
                 bad = self._bad_access
+                if err.errno == UC_ERR_FETCH_PROT and bad is None and self._claim_ram_code(pc):
+                    continue
                 if err.errno != UC_ERR_FETCH_PROT or bad is None or not self.flash_map.claim_code(self._uc, bad):
                     raise
                 self._bad_access = None

@@ -381,7 +381,7 @@ class PyCounter(BlockCounter):
         self._cur = bc
         self.cur_addr, self.cur_size, self.have_cur = address, size, 1
         self.blocks += 1
-        if bc.flags & 1 and self._lru is not None:
+        if bc.flags & 1 and self._lru is not None and self.data_timing:  # untimed: no fetch charges
             lru = self._lru
             for line in range(address >> lru.spec.line_shift, (address + max(size, 1) - 1 >> lru.spec.line_shift) + 1):
                 self.fetch_lines += 1
