@@ -122,6 +122,46 @@ static float dot1_f(const float *w, int32_t K, const float *x, float acc)
     return acc;
 }
 
+/* Rows [start, end) of output channel o in the CSR arrays. */
+static void csr_span_f(const nnrt_conv_f_t *p, int32_t o, int32_t *start, int32_t *end)
+{
+    if (p->wfmt == NNRT_W_CSR16) {
+        *start = ((const uint16_t *)p->row)[o];
+        *end = ((const uint16_t *)p->row)[o + 1];
+    } else {
+        *start = (int32_t)((const uint32_t *)p->row)[o];
+        *end = (int32_t)((const uint32_t *)p->row)[o + 1];
+    }
+}
+
+/* Output pixels pix and pix + 1, CSR weights: both columns are gathered (the scratch holds two,
+ * K apart) and each row is walked once for both, sharing its index and weight loads. Each
+ * pixel's sum runs in the same order as the one-pixel loop, so the results are identical. */
+static void csr_pixel_pair_f(const nnrt_conv_f_t *p, const float *in, float *out, float *c0, int32_t g,
+                             int32_t pix, int32_t og, int32_t K, int32_t npix, int kind)
+{
+    const float *const c1 = c0 + K;
+    int32_t i;
+    im2col_f(p, in, g, pix, c0);
+    im2col_f(p, in, g, pix + 1, c0 + K);
+    for (i = 0; i < og; i++) {
+        const int32_t o = g * og + i;
+        int32_t start, end;
+        csr_span_f(p, o, &start, &end);
+        const float *v = p->w + start, *const ve = p->w + end;
+        const uint16_t *ci = p->col + start;
+        float s0 = p->bias ? p->bias[o] : 0.0f, s1 = s0;
+        for (; v < ve; v++, ci++) {
+            const float w = *v;
+            const uint32_t k = *ci;
+            s0 += w * c0[k];
+            s1 += w * c1[k];
+        }
+        out[o * npix + pix] = act(kind, s0, p->act_min, p->act_max);
+        out[o * npix + pix + 1] = act(kind, s1, p->act_min, p->act_max);
+    }
+}
+
 void nnrt_conv_f(const nnrt_conv_f_t *p, const float *in, float *out, float *scratch)
 {
     const int32_t cin_g = p->in_c / p->groups, og = p->out_c / p->groups;
@@ -133,7 +173,13 @@ void nnrt_conv_f(const nnrt_conv_f_t *p, const float *in, float *out, float *scr
     const int direct = npix == 1 && p->k_h == 1 && p->k_w == 1 && p->p_h == 0 && p->p_w == 0 && p->groups == 1;
     int32_t g, pix, i;
     for (g = 0; g < p->groups; g++) {
-        for (pix = 0; pix < npix; pix++) {
+        pix = 0;
+        if (!direct && p->wfmt != NNRT_W_DENSE) { /* the planner gave CSR layers two columns */
+            for (; pix + 1 < npix; pix += 2) {
+                csr_pixel_pair_f(p, in, out, scratch, g, pix, og, K, npix, kind);
+            }
+        }
+        for (; pix < npix; pix++) {
             const float *col = direct ? in : scratch;
             if (!direct) im2col_f(p, in, g, pix, scratch);
             i = 0;

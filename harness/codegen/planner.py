@@ -61,15 +61,18 @@ def step_io(step: Step) -> tuple[list[str], list[str]]:
     return [step.inp], [step.out]
 
 
-def scratch_bytes(step: ConvStep, numeric: str, dsp: bool = False) -> int:
-    """im2col scratch: two int16 columns padded to a multiple of 4 (DSP kernel) or one float column.
+def scratch_bytes(step: ConvStep, numeric: str, dsp: bool = False, csr: bool = False) -> int:
+    """im2col scratch: two int16 columns padded to a multiple of 4 (DSP kernel) or one float
+    column (two for CSR weights and >= 2 output pixels: nnrt_float.c walks each row once for a
+    pixel pair).
 
     dsp: the layer runs the fast DSP conv of nnrt_conv_q.c (DSP weight layout and >= 2 output
     pixels): interleaved column pair and offset table (4 kp bytes each), accumulators (8 bytes per
     output channel of a group) plus, if the layer pads, a zero-point padded band of one group's
     input: min(s_h + (k_h - 1) d_h + 1, padded height) rows (NNRT_DSP_SCRATCH_BYTES in nnrt.h)."""
     if numeric == "float32":
-        return 4 * step.k
+        pairs = csr and step.out_shape[1] * step.out_shape[2] >= 2
+        return 4 * step.k * (2 if pairs else 1)
     kp = (step.k + 3) & ~3
     c, h, w = step.in_shape
     if dsp and step.out_shape[1] * step.out_shape[2] >= 2:
@@ -137,7 +140,8 @@ def plan(lw: Lowered, dsp: bool = False, sparse: str = "auto") -> Plan:
             scratch[st.name] = name
             root[name] = name
             start[name], end[name] = i, i
-            sizes[name] = scratch_bytes(st, g.numeric, footprint.storage(st, sparse, dsp) == "dsp")
+            storage = footprint.storage(st, sparse, dsp)
+            sizes[name] = scratch_bytes(st, g.numeric, storage == "dsp", storage == "csr")
     end[root[lw.output]] = n_steps
     for t, r in root.items():
         if t in last_use:
