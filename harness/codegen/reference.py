@@ -133,9 +133,10 @@ def _int_conv_sum(s: ConvStep, x: np.ndarray) -> np.ndarray:
     info = np.iinfo(x.dtype)
     x_bound = max(abs(int(info.min) - int(s.in_zp)), abs(int(info.max) - int(s.in_zp)))
     bound = float(np.abs(w).max(initial=0)) * x_bound * s.k
-    for ftype, limit in ((np.float32, 2.0**24), (np.float64, 2.0**53)):
+    for ftype, limit in ((np.dtype(np.float32), 2.0**24), (np.dtype(np.float64), 2.0**53)):
         if bound < limit:
-            xf = x.astype(ftype) - ftype(s.in_zp)
+            xf: np.ndarray = x.astype(ftype)
+            xf -= s.in_zp
             return _grouped_matmul(w.astype(ftype), xf, s).astype(np.int64)
     return _grouped_matmul(w, x.astype(np.int64) - s.in_zp, s)
 
