@@ -1,7 +1,7 @@
 """Host<->firmware UART cost on a simulated board: DutLink.load_input / identify / infer(1) /
-results round trips with the native UART registers (harness/sim/native/uartregs.c, served with
-the native block hook) and with the pure-Python path (PyCounter, every register access a Python
-mmio callback), side by side.
+results round trips with the UART registers in C (harness/sim/native/uartregs.c, with the C
+block hook), with the C block hook but the registers in Python (every access a Python mmio
+callback: the state before issue 16), and on the pure-Python path (PyCounter), side by side.
 
     .venv/bin/python benchmarks/uart_roundtrip.py [--repeat N] [--elf firmware.elf --input-bytes B]
 
@@ -9,7 +9,7 @@ Default image: the fixture model (tests/firmware_fixtures, a 784-byte uint8 inpu
 sim-nano33ble. ``--elf`` times another benchmark image instead (e.g. a lenet float32 build from
 a campaign, 3,136-byte input). Each figure is the median wall time of ``--repeat`` calls; the
 inference itself is in the infer(1) column for scale (the Python block hook also runs the
-model ~50x slower, so compare load_input and identify, which are almost all UART traffic).
+model ~50x slower, so the py-uart column isolates what the C registers save).
 """
 
 from __future__ import annotations
@@ -44,8 +44,14 @@ def median_ms(fn: Callable[[], object], repeat: int) -> float:
     return statistics.median(times) * 1e3
 
 
-def measure(elf: Path, input_bytes: int, native: bool, repeat: int) -> dict[str, float]:
-    board = SimBoard(load_board(BOARD), persist=False, native=native)
+# column: (C block hook, C UART registers)
+PATHS = {"c-uart": (True, True), "py-uart": (True, False), "python": (False, False)}
+
+
+def measure(elf: Path, input_bytes: int, path: str, repeat: int) -> dict[str, float]:
+    native, native_uart = PATHS[path]
+    board = SimBoard(load_board(BOARD), persist=False, native=native, native_uart=native_uart)
+    assert (board.uart_regs is not None) is native_uart
     board.program(elf)
     board.start()
     data = bytes((i * 29 + 7) & 0xFF for i in range(input_bytes))
@@ -71,13 +77,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         elf = args.elf or build_firmware(fixture_sources(), load_board(BOARD), Path(tmp) / "fw").elf
-        rows = {"native": measure(elf, args.input_bytes, True, args.repeat)}
-        rows["python"] = measure(elf, args.input_bytes, False, args.repeat)
+        cols = {path: measure(elf, args.input_bytes, path, args.repeat) for path in PATHS}
     print(f"{BOARD}, {elf.name}, input {args.input_bytes} bytes, median of {args.repeat} (ms):")
-    print(f"{'call':<12}{'native':>10}{'python':>10}{'python/native':>15}")
-    for call in rows["native"]:
-        n, p = rows["native"][call], rows["python"][call]
-        print(f"{call:<12}{n:>10.2f}{p:>10.2f}{p / n:>14.1f}x")
+    print(f"{'call':<12}" + "".join(f"{c:>10}" for c in PATHS) + f"{'py-uart/c-uart':>16}{'python/c-uart':>15}")
+    for call, fast in cols["c-uart"].items():
+        row = "".join(f"{cols[c][call]:>10.2f}" for c in PATHS)
+        print(f"{call:<12}{row}{cols['py-uart'][call] / fast:>15.1f}x{cols['python'][call] / fast:>14.1f}x")
 
 
 if __name__ == "__main__":
