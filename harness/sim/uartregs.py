@@ -122,7 +122,8 @@ class NativeUart:
         self._h = handle
         self._write_fd = write_fd
         self._native = _Native(self._lib, handle, (self.wake_fd, write_fd))
-        weakref.finalize(self, self._native.free)
+        # Not at interpreter exit: an emulation thread that outlived its stop may still be in C.
+        weakref.finalize(self, self._native.free).atexit = False
         self._callbacks: tuple[object, object] | None = None  # the mapped engine's fallbacks
         self._out = ctypes.create_string_buffer(1 << 16)
 
