@@ -65,6 +65,8 @@ class UartServer:
         self._sock.listen(4)
         self.port = self._sock.getsockname()[1]
         self._running = True
+        if self.fifo is not None:
+            self.fifo.open_wake()
         targets = [self._accept_loop, self._tx_loop] + ([self._pump_loop] if self.fifo is not None else [])
         for target in targets:
             t = threading.Thread(target=target, name=f"sim-uart-{self.name}", daemon=True)

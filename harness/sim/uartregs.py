@@ -71,7 +71,8 @@ def _library() -> ctypes.CDLL:
     if not _LIB_READY:
         vp, u32, u64 = ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint64
         sigs: dict[str, tuple[list[object], object]] = {
-            "bu_new": ([vp, ctypes.c_int, vp, ctypes.POINTER(ctypes.c_int)], vp),
+            "bu_new": ([vp, vp, ctypes.POINTER(ctypes.c_int)], vp),
+            "bu_set_tx_fd": ([vp, ctypes.c_int], None),
             "bu_free": ([vp], None),
             "bu_set_fallback": ([vp, vp, vp, u64, u64], None),
             "bu_get_ctrl": ([vp], u32),
@@ -99,7 +100,7 @@ class _Native:
 
     lib: ctypes.CDLL
     handle: int
-    fds: tuple[int, int]
+    fds: list[int]
 
     def free(self) -> None:
         self.lib.bu_free(self.handle)
@@ -112,16 +113,14 @@ class NativeUart:
 
     def __init__(self, counter: NativeCounter):
         self._lib = _library()
-        self.wake_fd, write_fd = os.pipe()  # C writes a byte here when a burst is ready
-        os.set_blocking(write_fd, False)
         ids = (ctypes.c_int * len(_REG_IDS))(*_REG_IDS)
         batch = ctypes.cast(_ucmod.uclib.uc_reg_read_batch, ctypes.c_void_p).value
-        handle = self._lib.bu_new(counter.state_address, write_fd, batch, ids)
+        handle = self._lib.bu_new(counter.state_address, batch, ids)
         if not handle:
             raise MemoryError("bu_new")
         self._h = handle
-        self._write_fd = write_fd
-        self._native = _Native(self._lib, handle, (self.wake_fd, write_fd))
+        self._fds: list[int] = []  # the wake-up pipe (read, write), once open_wake() made it
+        self._native = _Native(self._lib, handle, self._fds)
         # Not at interpreter exit: an emulation thread that outlived its stop may still be in C.
         weakref.finalize(self, self._native.free).atexit = False
         self._callbacks: tuple[object, object] | None = None  # the mapped engine's fallbacks
@@ -186,13 +185,22 @@ class NativeUart:
         return int(self._lib.bu_served(self._h))
 
     # -- FIFOs (UartServer) --------------------------------------------------------------------
+    def open_wake(self) -> None:
+        """Create the pipe through which the C side announces output (once; for a pump thread)."""
+        if not self._fds:
+            read_fd, write_fd = os.pipe()
+            os.set_blocking(write_fd, False)
+            self._fds += [read_fd, write_fd]
+            self._lib.bu_set_tx_fd(self._h, write_fd)
+
     def wait_wake(self) -> None:
         """Block until the C side (or ``wake``) announces output."""
-        os.read(self.wake_fd, 4096)
+        os.read(self._fds[0], 4096)
 
     def wake(self) -> None:
-        with contextlib.suppress(BlockingIOError):  # the pipe is full of wake-ups already
-            os.write(self._write_fd, b"s")
+        if self._fds:
+            with contextlib.suppress(BlockingIOError):  # the pipe is full of wake-ups already
+                os.write(self._fds[1], b"s")
 
     def rx_push(self, data: bytes) -> None:
         self._lib.bu_rx_push(self._h, data, len(data))

@@ -48,7 +48,7 @@ typedef struct {
     pthread_mutex_t lock;      /* guards rx, tx, tx_signalled */
     bu_fifo rx, tx;
     int tx_signalled;          /* a wake-up byte is in the pipe and not yet answered */
-    int tx_fd;                 /* write end of the tx thread's wake-up pipe (non-blocking) */
+    int tx_fd;                 /* write end of the pump thread's wake-up pipe (non-blocking), or -1 */
     uint32_t ctrl;             /* CTRL: bit 0 TXEN (output is dropped while clear) */
     uint32_t poll;             /* BU_POLL_*: emulator thread only */
     bu_snapshot snap;
@@ -91,12 +91,12 @@ static uint64_t bu_fifo_take(bu_fifo *f, uint8_t *out, uint64_t max) {
 }
 
 /* -- setup (Python) ------------------------------------------------------------------- */
-bu_uart *bu_new(bh_state *s, int tx_fd, bu_batch_fn reg_read_batch, const int *reg_ids) {
+bu_uart *bu_new(bh_state *s, bu_batch_fn reg_read_batch, const int *reg_ids) {
     bu_uart *u = calloc(1, sizeof(bu_uart));
     if (!u) return NULL;
     pthread_mutex_init(&u->lock, NULL);
     u->s = s;
-    u->tx_fd = tx_fd;
+    u->tx_fd = -1;  /* until the UART server starts its pump thread */
     u->reg_read_batch = reg_read_batch;
     memcpy(u->reg_ids, reg_ids, sizeof(u->reg_ids));
     return u;
@@ -116,6 +116,12 @@ void bu_set_fallback(bu_uart *u, bu_read_fn rd, bu_write_fn wr, uint64_t address
     u->fallback_read = rd;
     u->fallback_write = wr;
     u->window_offset = window_offset;
+}
+
+void bu_set_tx_fd(bu_uart *u, int fd) {
+    pthread_mutex_lock(&u->lock);
+    u->tx_fd = fd;
+    pthread_mutex_unlock(&u->lock);
 }
 
 uint32_t bu_get_ctrl(bu_uart *u) { return u->ctrl; }
@@ -195,11 +201,12 @@ static void bu_clear_poll(bu_uart *u) {
 static void bu_transmit(bu_uart *u, uint8_t byte) {
     pthread_mutex_lock(&u->lock);
     bu_fifo_push(&u->tx, &byte, 1);
-    int wake = !u->tx_signalled && (byte == '\n' || u->tx.len >= BU_TX_WAKE);
+    int fd = u->tx_fd;
+    int wake = fd >= 0 && !u->tx_signalled && (byte == '\n' || u->tx.len >= BU_TX_WAKE);
     if (wake) u->tx_signalled = 1;
     pthread_mutex_unlock(&u->lock);
-    if (wake && u->tx_fd >= 0) {
-        ssize_t ignored = write(u->tx_fd, "w", 1);  /* a full pipe already holds a wake-up */
+    if (wake) {
+        ssize_t ignored = write(fd, "w", 1);  /* a full pipe already holds a wake-up */
         (void)ignored;
     }
 }
