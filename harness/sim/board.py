@@ -42,7 +42,7 @@ from unicorn import arm_const as uca
 
 from harness.config.board import BoardConfig
 from harness.sim import exitguard, romfloat
-from harness.sim.counter import NO_LIMIT, make_counter
+from harness.sim.counter import NO_LIMIT, NativeCounter, make_counter
 from harness.sim.cycles import BlockCost, get_model
 from harness.sim.debugunit import DebugUnit
 from harness.sim.decode import BlockDecoder
@@ -51,10 +51,11 @@ from harness.sim.flashmap import FlashMap
 from harness.sim.flashstore import FlashStore
 from harness.sim.loader import load_segments
 from harness.sim.memmodel import MemorySystem
-from harness.sim.mmio import PERIPH_BASE, PERIPH_SIZE, PPB_BASE, PPB_SIZE, Mmio
+from harness.sim.mmio import PPB_BASE, PPB_SIZE, Mmio
 from harness.sim.power import PowerModel
 from harness.sim.signals import SignalBus
 from harness.sim.uart import UartServer
+from harness.sim.uartregs import NativeUart
 
 SLICE_CYCLES = 4_000_000
 PARK_POLL_S = 0.05
@@ -118,8 +119,16 @@ class SimBoard:
     """An emulated board built from a sim-* BoardConfig."""
 
     def __init__(
-        self, config: BoardConfig, *, state_dir: Path | None = None, persist: bool = True, native: bool = True
+        self,
+        config: BoardConfig,
+        *,
+        state_dir: Path | None = None,
+        persist: bool = True,
+        native: bool = True,
+        native_uart: bool | None = None,
     ):
+        """``native``: the C block hook when the host can build it (else the Python one);
+        ``native_uart`` (default: with the C hook) serves the UART registers in C too."""
         if config.sim is None:
             raise SimError(f"{config.name}: board has no [sim] section; it cannot be emulated")
         self.config, self.name, self.sim = config, config.name, config.sim
@@ -130,7 +139,6 @@ class SimBoard:
         self._flash_view = (ctypes.c_char * len(self.flash.data)).from_buffer(self.flash.data)
         self._ram_view = (ctypes.c_char * len(self.ram)).from_buffer(self.ram)
         self.bus = SignalBus(config.supply.nominal_v, self.sim.idle_current_a)
-        self.uart = UartServer(config.name)
         model = get_model(self.sim.cycle_model)
         self.memory = MemorySystem.for_board(
             self.sim, mem.flash_base, mem.flash_size, target_extra=model.unaligned_target_extra
@@ -147,6 +155,10 @@ class SimBoard:
         self._rom_stubs = romfloat.stub_costs() if self.sim.rom_float else {}
         self.counter = make_counter(self._block_cost, prefer_native=native)
         self.counter.configure_memory(self.memory)
+        self.uart_regs: NativeUart | None = None
+        if native_uart is not False and isinstance(self.counter, NativeCounter):
+            self.uart_regs = NativeUart(self.counter)
+        self.uart = UartServer(config.name, fifo=self.uart_regs)
         self.flash_map = FlashMap(
             mem.flash_base,
             self.flash.data,
@@ -288,7 +300,7 @@ class SimBoard:
         if self._rom is not None:
             uc.mem_map(romfloat.ROM_BASE, romfloat.ROM_SIZE, UC_PROT_READ | UC_PROT_EXEC)
             uc.mem_write(romfloat.ROM_BASE, bytes(self._rom))
-        uc.mmio_map(PERIPH_BASE, PERIPH_SIZE, self.mmio.periph_read, None, self.mmio.periph_write, None)
+        self.mmio.map_periph(uc)
         uc.mmio_map(PPB_BASE, PPB_SIZE, self.mmio.ppb_read, None, self.mmio.ppb_write, None)
         ram_end = mem.ram_base + len(self.ram)
         if mem.ram_base > 0:
@@ -439,6 +451,7 @@ class SimBoard:
 
         Simulated time and the idle segment advance every poll, so instruments watching the
         bus see time pass while the firmware waits for the host."""
+        self.uart.collect()  # the firmware waits: what it wrote is a complete reply
         last = time.monotonic()
         while True:
             if wake():
@@ -510,6 +523,7 @@ class SimBoard:
                         why = self._slice(min(c.cycles + SLICE_CYCLES, limit_abs))
                     finally:
                         self.power.active(c.cycles, c.insns, c.mem)
+                        self.uart.collect()  # output without a newline reaches the host too
                     if why == "wfi":
                         self._wfi()
                     elif why == "exit":

@@ -25,7 +25,9 @@ from harness.sim.cycles import BlockCost
 from harness.sim.memmodel import LruCache, MemorySystem
 from harness.sim.romfloat import rom_float_op
 
-_SRC = Path(__file__).with_name("native") / "blockhook.c"
+_NATIVE = Path(__file__).with_name("native")
+_SOURCES = (_NATIVE / "blockhook.c", _NATIVE / "uartregs.c")  # one library: uartregs.c reads bh_state
+_HEADERS = (_NATIVE / "blockhook.h",)
 NO_LIMIT = (1 << 64) - 1
 
 
@@ -117,8 +119,8 @@ def native_library() -> ctypes.CDLL | None:
     if os.environ.get("HARNESS_SIM_NATIVE", "1") == "0":
         _LIB_ERROR = "disabled by HARNESS_SIM_NATIVE=0"
         return None
-    src = _SRC.read_bytes()
-    so = cache_dir() / f"blockhook-{hashlib.sha256(src).hexdigest()[:16]}.so"
+    digest = hashlib.sha256(b"".join(f.read_bytes() for f in (*_SOURCES, *_HEADERS))).hexdigest()
+    so = cache_dir() / f"blockhook-{digest[:16]}.so"
     if not so.exists():
         gcc = shutil.which("gcc") or shutil.which("cc")
         if gcc is None:
@@ -129,7 +131,7 @@ def native_library() -> ctypes.CDLL | None:
             with tempfile.TemporaryDirectory(dir=so.parent) as tmp:
                 out = Path(tmp) / so.name
                 proc = subprocess.run(
-                    [gcc, "-O2", "-shared", "-fPIC", "-o", str(out), str(_SRC), "-lm"],
+                    [gcc, "-O2", "-shared", "-fPIC", f"-I{_NATIVE}", "-o", str(out), *map(str, _SOURCES), "-lm", "-lpthread"],
                     capture_output=True,
                     text=True,
                 )
@@ -254,6 +256,11 @@ class NativeCounter(BlockCounter):
             setattr(self._s, name, value)
         else:
             object.__setattr__(self, name, value)
+
+    @property
+    def state_address(self) -> int:
+        """Address of the C state (bh_state), for other native code that reads the counters."""
+        return ctypes.addressof(self._s)
 
     def attach(self, uc: Uc) -> None:
         h = _ucmod.uc_hook_h()

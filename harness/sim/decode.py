@@ -15,14 +15,32 @@ would take (HardFault on ARMv6-M, UsageFault on ARMv7E-M).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from capstone import CS_ARCH_ARM, CS_MODE_MCLASS, CS_MODE_THUMB, Cs
 from capstone.arm import ARM_OP_MEM, ARM_SFT_LSL
 from unicorn import Uc
 from unicorn import arm_const as uca
 
-from harness.sim.counter import BlockCounter
 from harness.sim.cycles import BlockCost, CostModel, block_cost
+
+
+class Registers(Protocol):
+    """The core's registers: a Uc, or a copy taken at an access (harness/sim/uartregs.py)."""
+
+    def reg_read(self, reg: int) -> int: ...
+
+
+class CounterView(Protocol):
+    """The block counter's totals at the start of the current block (harness/sim/counter.py)."""
+
+    cycles: int
+    insns: int
+    mem: int
+    blocks: int
+    cur_addr: int
+    cur_size: int
+    have_cur: int
 
 
 @dataclass(frozen=True)
@@ -187,7 +205,7 @@ class BlockDecoder:
                 return MemOperand(base, index, disp, lsl, 0)
         return None
 
-    def locate(self, uc: Uc, counter: BlockCounter, access: int) -> Position:
+    def locate(self, uc: Registers, counter: CounterView, access: int) -> Position:
         """Position of the instruction in the current block that accessed ``access``."""
         if not counter.have_cur:
             return Position(counter.cycles, counter.insns, counter.mem, counter.cur_addr)
@@ -205,7 +223,7 @@ class BlockDecoder:
             c.addresses[idx],
         )
 
-    def _match(self, uc: Uc, blk: Block, access: int) -> int:
+    def _match(self, uc: Registers, blk: Block, access: int) -> int:
         first = None
         for i in range(self._cursor + 1, len(blk.mem_ops)):
             mo = blk.mem_ops[i]

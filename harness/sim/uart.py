@@ -6,6 +6,11 @@ output goes to the connected client; while none is connected the last ``pending_
 are kept and delivered on connect (as a USB-serial bridge buffers for a closed port, and so a
 client that connected just before the accept thread ran loses nothing). Everything transmitted
 also goes to a bounded log for debugging; client bytes queue as RX input.
+
+The byte FIFOs are Python (a deque for RX, ``transmit`` per TX byte) unless the board serves its
+UART registers in C (harness/sim/uartregs.py): then RX chunks go to the C FIFO in one call and
+firmware output is taken from it per burst, by a pump thread the C side wakes through a pipe
+on each newline (and by ``collect``, which the board calls whenever the firmware waits).
 """
 
 from __future__ import annotations
@@ -15,6 +20,10 @@ import queue
 import socket
 import threading
 from collections import deque
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from harness.sim.uartregs import NativeUart
 
 
 class UartServer:
@@ -25,8 +34,11 @@ class UartServer:
         port: int = 0,
         log_limit: int = 1 << 16,
         pending_limit: int = 4096,
+        fifo: NativeUart | None = None,
     ):
         self.name = name
+        self.fifo = fifo
+        self._collect_lock = threading.Lock()  # keeps bursts taken from the C FIFO in order
         self._host, self._want_port = host, port
         self._sock: socket.socket | None = None
         self._client: socket.socket | None = None
@@ -53,7 +65,10 @@ class UartServer:
         self._sock.listen(4)
         self.port = self._sock.getsockname()[1]
         self._running = True
-        for target in (self._accept_loop, self._tx_loop):
+        if self.fifo is not None:
+            self.fifo.open_wake()
+        targets = [self._accept_loop, self._tx_loop] + ([self._pump_loop] if self.fifo is not None else [])
+        for target in targets:
             t = threading.Thread(target=target, name=f"sim-uart-{self.name}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -65,6 +80,8 @@ class UartServer:
         self._running = False
         self._closing = True
         self._tx.put(None)
+        if self.fifo is not None:
+            self.fifo.wake()  # ends the pump thread's wait
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.shutdown(socket.SHUT_RDWR)
@@ -87,39 +104,58 @@ class UartServer:
 
     # -- firmware side -------------------------------------------------------------------
     def transmit(self, byte: int) -> None:
-        self._log.append(byte)
+        self._emit(bytes([byte]))
+
+    def _emit(self, data: bytes) -> None:
+        self._log += data
         if len(self._log) > self._log_limit:
             del self._log[: len(self._log) - self._log_limit]
         with self._client_lock:
             if self._client is not None:
-                self._tx.put(bytes([byte]))
+                self._tx.put(data)
                 return
-            self._pending.append(byte)
+            self._pending += data
             if len(self._pending) > self._pending_limit:
                 del self._pending[: len(self._pending) - self._pending_limit]
 
+    def collect(self) -> None:
+        """Take what the firmware wrote into the C FIFO (no-op on the Python path)."""
+        if self.fifo is None:
+            return
+        with self._collect_lock:
+            data = self.fifo.tx_take()
+            if data:
+                self._emit(data)
+
     def rx_available(self) -> bool:
-        return bool(self._rx)
+        return self.fifo.rx_count() > 0 if self.fifo is not None else bool(self._rx)
 
     def rx_pop(self) -> int:
+        if self.fifo is not None:
+            return self.fifo.rx_pop()
         with self.rx_changed:
             return self._rx.popleft() if self._rx else 0
 
     def wait_rx(self, timeout: float) -> bool:
         with self.rx_changed:
-            return self.rx_changed.wait_for(lambda: bool(self._rx) or self._closing, timeout)
+            return self.rx_changed.wait_for(lambda: self.rx_available() or self._closing, timeout)
 
     def inject(self, data: bytes) -> None:
         """Queue bytes as if the host had sent them (for in-process use without a socket)."""
         with self.rx_changed:
-            self._rx.extend(data)
+            if self.fifo is not None:
+                self.fifo.rx_push(bytes(data))
+            else:
+                self._rx.extend(data)
             self.rx_changed.notify_all()
 
     def output(self) -> bytes:
         """Everything the firmware transmitted (bounded log), connected or not."""
+        self.collect()
         return bytes(self._log)
 
     def clear_output(self) -> None:
+        self.collect()
         self._log.clear()
 
     # -- threads -------------------------------------------------------------------------
@@ -159,6 +195,13 @@ class UartServer:
                     self._client = None
                 return
             self.inject(data)
+
+    def _pump_loop(self) -> None:
+        """Native FIFO: take each burst the C side announces (newline or a full buffer)."""
+        assert self.fifo is not None
+        while self._running:
+            self.fifo.wait_wake()
+            self.collect()
 
     def _tx_loop(self) -> None:
         while True:
