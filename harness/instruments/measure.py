@@ -34,13 +34,19 @@ class InferenceRunner(Protocol):
     def infer(self, n: int, warmup: int, gap_us: int) -> Any: ...
 
 
+# The pre-trigger part of a record holds the idle baseline; the monitor must fill it (in real
+# time) after every arm, so for long inferences a fixed amount is enough: 10 ms is hundreds of
+# samples at the intervals used, and 20 % of a 2.5 s inference cost 0.6 s of waiting per repetition.
+PRETRIGGER_CAP_S = 0.010
+
+
 @dataclass(frozen=True)
 class MeasureSettings:
     n: int = 8
     warmup: int = 1
     gap_us: int = 20_000
     sample_interval_s: float | None = None  # None = the finest the module allows
-    pretrigger_s: float | None = None  # default: max(40 samples, 20 % of the latency)
+    pretrigger_s: float | None = None  # default: max(40 samples, min(20 % of the latency, PRETRIGGER_CAP_S))
     window_factor: float = 1.5  # record length after the trigger, relative to the expected latency
     post_s: float = 2e-3  # plus this much idle after the expected end
     measure_voltage: bool = True
@@ -86,7 +92,8 @@ def measure_inferences(pa: PowerMonitor | None, runner: InferenceRunner, clock_h
     if expected is None:
         expected = calibrate_latency(pa, runner, clock_hz, settings, trigger_pin)
     tint_hint = settings.sample_interval_s or 5.12e-6
-    pre = settings.pretrigger_s if settings.pretrigger_s is not None else max(40 * tint_hint, 0.2 * expected)
+    pre = (settings.pretrigger_s if settings.pretrigger_s is not None
+           else max(40 * tint_hint, min(0.2 * expected, PRETRIGGER_CAP_S)))
     window = expected * settings.window_factor + settings.post_s
     if trigger_pin is None:  # a BUS trigger comes before the DUT's idle gap, not at the edge
         window += settings.gap_us * 1e-6 + BUS_TRIGGER_LATENCY_S
