@@ -25,7 +25,7 @@ from typing import Any
 from harness import stop
 from harness.campaign.agent import BUILDER, StationService, build_on_node, parse_dut_resource, require_ray
 from harness.campaign.matrix import ConfigPoint
-from harness.campaign.prepare import Prepared
+from harness.campaign.prepare import Prepared, background_priority
 from harness.campaign.stations import Event, Snapshot, StationsView, StoreProxy, drain_events, snapshot
 from harness.errors import HarnessError
 
@@ -149,7 +149,8 @@ class ClusterCampaign:
         r._say(None, "cluster", f"builds on {self.builders} builder slot(s) of the cluster" if self.builders
                else "no node advertises harness-builder (arm-none-eabi-gcc): builds run on this driver")
         prepare = self._prepare_on_cluster if self.builders else r._prepare_safe
-        with ThreadPoolExecutor(max_workers=max(1, self.builders), thread_name_prefix="prepare") as pool:
+        with ThreadPoolExecutor(max_workers=max(1, self.builders), thread_name_prefix="prepare",
+                                initializer=background_priority) as pool:
             futures: list[Future[Prepared]] = [pool.submit(prepare, p) for p in todo]
             work: dict[str, deque[tuple[ConfigPoint, Future[Prepared]]]] = {}
             for p, fut in zip(todo, futures, strict=True):

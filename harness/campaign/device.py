@@ -132,7 +132,9 @@ def measure_repetitions(bench: Bench, st: Station, link: Any, reps: list[int], w
     from harness.instruments.measure import MeasureSettings, calibrate_latency, measure_inferences
 
     pa = bench.power_up(st)
-    calib = link.infer(1, warmup, IDLE_GAP_US)
+    # The inference that sizes the record is unmeasured, so it is the first of the ``warmup``
+    # ones (a cold cache only makes it longer: the record stays large enough).
+    calib = link.infer(1, max(0, warmup - 1), IDLE_GAP_US)
     trigger = st.dut.trigger_pin if any(s.needs_monitor for s in st.sources) else None
     lat = calib.latencies_s()[0]
     tint0 = bench.rig.power_analyzer.sample_interval_s

@@ -14,7 +14,7 @@ from typing import Any
 from harness import stop
 from harness.campaign.bench import Bench, Station
 from harness.campaign.matrix import ConfigPoint, expand
-from harness.campaign.prepare import Prepared, Preparer
+from harness.campaign.prepare import Prepared, Preparer, background_priority
 from harness.campaign.stages import StageClock
 from harness.config.campaign import CampaignConfig
 from harness.config.rig import RigConfig
@@ -268,7 +268,7 @@ class CampaignRunner:
         if skipped:
             self._say(None, "resume", f"{skipped} configuration(s) already complete, {len(todo)} to go")
         boards = sorted({p.board for p in todo})
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare") as pool:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="prepare", initializer=background_priority) as pool:
             futures: list[Future[Prepared]] = [pool.submit(self._prepare_safe, p) for p in todo]
             try:
                 with self._flash_scope(boards), Bench(self.rig, boards) if boards else _NoBench() as bench:

@@ -160,7 +160,7 @@ class CampaignConfig(_Strict):
     output_dir: str = Field("results", min_length=1, max_length=4096, description="Run folders are created below this")
     repetitions: int = Field(8, ge=1, le=L.MAX_REPETITIONS,
                              description="Measured inferences per configuration (the paper's n = 8)")
-    warmup: int = Field(1, ge=0, le=L.MAX_WARMUP, description="Inferences run first and discarded")
+    warmup: int = Field(1, ge=0, le=L.MAX_WARMUP, description="Inferences run first and discarded (the first also sizes the measurement record; at least one always runs)")
     accuracy_samples: int | None = Field(
         None, ge=0, le=L.MAX_ACCURACY_SAMPLES,
         description="Held-out test inputs run on the device for every numeric type (overrides the two below)")

@@ -292,9 +292,9 @@ class SimBoard:
         c.attach(uc)
         self.flash_map.map(uc, plain_data=self._untimed > 0)
         # RAM is mapped without execute permission and outside the invalid-access hook: Unicorn
-        # sends every store to a page that is executable or under a memory hook down its slow
-        # path for ever (self-modifying-code checks; its RAM is never marked dirty), which was a
-        # third of the emulation time. A first fetch from RAM makes it executable (emu_start).
+        # 2.1 never marks RAM dirty, so every store takes its slow path, and on a page mapped
+        # executable it also runs the self-modifying-code check (a tenth of the emulation time;
+        # docs/sim-board.md). A first fetch from RAM makes it executable (emu_start).
         uc.mem_map_ptr(mem.ram_base, len(self.ram), UC_PROT_READ | UC_PROT_WRITE, ctypes.addressof(self._ram_view))
         self._ram_exec = False
         if self._rom is not None:
