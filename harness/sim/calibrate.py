@@ -425,7 +425,7 @@ def render_report(rows: Sequence[Row], fits: Sequence[PowerFit], seconds: float)
         "Bounded least squares, per board, of seed 002's per-row supply power (Table 3) on the "
         "instruction-class fractions (loads/stores, FPU, multiply/MAC, data reads from flash) of "
         "each row's simulated inference (base current >= the board's sleep current, class terms "
-        ">= 0); the boards' `[sim]` / `[sim.power]` currents are these values, rounded. The fit "
+        ">= 0); the boards' `[sim]` / `[sim.power]` currents come from such a fit (each board file says which one and why). The fit "
         "is in-sample (the same rows as the power rows above). Classes that never occur on a "
         "board (no FPU on the Pico) are left out; sleep current is not fitted (the paper does not "
         "report it).\n\n"
