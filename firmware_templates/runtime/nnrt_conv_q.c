@@ -190,16 +190,22 @@ static int32_t dot_dense(const nnrt_conv_q_t *p, int32_t o, const int16_t *col, 
     return sum;
 }
 
+/* Rows [start, end) of output channel o in the CSR arrays. */
+static inline void csr_span(const nnrt_conv_q_t *p, int32_t o, int32_t *start, int32_t *end)
+{
+    if (p->wfmt == NNRT_W_CSR16) {
+        *start = ((const uint16_t *)p->row)[o];
+        *end = ((const uint16_t *)p->row)[o + 1];
+    } else {
+        *start = (int32_t)((const uint32_t *)p->row)[o];
+        *end = (int32_t)((const uint32_t *)p->row)[o + 1];
+    }
+}
+
 static int32_t dot_csr(const nnrt_conv_q_t *p, int32_t o, const int16_t *col)
 {
     int32_t sum = 0, j, start, end;
-    if (p->wfmt == NNRT_W_CSR16) {
-        start = ((const uint16_t *)p->row)[o];
-        end = ((const uint16_t *)p->row)[o + 1];
-    } else {
-        start = (int32_t)((const uint32_t *)p->row)[o];
-        end = (int32_t)((const uint32_t *)p->row)[o + 1];
-    }
+    csr_span(p, o, &start, &end);
     if (p->w_signed) {
         const int8_t *v = (const int8_t *)p->w;
         for (j = start; j < end; j++) {
@@ -227,17 +233,17 @@ void nnrt_csr2_u8(const uint8_t *v, const uint16_t *ci, const uint16_t *ce, cons
 void nnrt_csr2_s8(const int8_t *v, const uint16_t *ci, const uint16_t *ce, const int16_t *c0, int32_t *acc,
                   int32_t kp_bytes, int32_t neg_zp);
 
+/* Top-level assembly functions: their own text section, Thumb, word aligned, a typed global. */
+#define NNRT_ASM_BEGIN(NAME)                                                                       \
+    ".pushsection .text." #NAME ",\"ax\",%progbits\n\t.syntax unified\n\t.thumb\n\t.p2align 2\n\t"  \
+    ".global " #NAME "\n\t.type " #NAME ", %function\n\t.thumb_func\n" #NAME ":\n\t"
+#define NNRT_ASM_END(NAME) ".size " #NAME ", .-" #NAME "\n\t.popsection\n"
+
 /* r0 v, r1 ci, r2 ce (then r10), r3 c0; r4 r5 sums; r8 -zp, r9 kp bytes; stack after both
  * pushes: [sp+32] acc, [sp+36] kp_bytes, [sp+40] neg_zp. WIDEN turns the weight byte into
  * (w - zp): "add r7, r7, r8" (uint8, r8 = -zp) or "sxtb r7, r7" (int8). */
 #define DEFINE_CSR2(NAME, WIDEN)                                                                   \
-    __asm__(".pushsection .text." #NAME ",\"ax\",%progbits\n\t"                                   \
-            ".syntax unified\n\t"                                                                  \
-            ".thumb\n\t"                                                                           \
-            ".p2align 2\n\t"                                                                       \
-            ".global " #NAME "\n\t"                                                                \
-            ".type " #NAME ", %function\n\t"                                                       \
-            ".thumb_func\n" #NAME ":\n\t"                                                          \
+    __asm__(NNRT_ASM_BEGIN(NAME)                                                                 \
             "push {r4-r7, lr}\n\t"                                                                 \
             "mov r4, r8\n\t"                                                                       \
             "mov r5, r9\n\t"                                                                       \
@@ -277,8 +283,7 @@ void nnrt_csr2_s8(const int8_t *v, const uint16_t *ci, const uint16_t *ce, const
             "mov r9, r5\n\t"                                                                       \
             "mov r10, r6\n\t"                                                                      \
             "pop {r4-r7, pc}\n\t"                                                                  \
-            ".size " #NAME ", .-" #NAME "\n\t"                                                     \
-            ".popsection\n");
+            NNRT_ASM_END(NAME));
 DEFINE_CSR2(nnrt_csr2_u8, "add r7, r7, r8")
 DEFINE_CSR2(nnrt_csr2_s8, "sxtb r7, r7")
 #else
@@ -299,18 +304,6 @@ DEFINE_CSR2(nnrt_csr2_s8, "sxtb r7, r7")
 DEFINE_CSR2(nnrt_csr2_u8, uint8_t)
 DEFINE_CSR2(nnrt_csr2_s8, int8_t)
 #endif
-
-/* Rows [start, end) of output channel o in the CSR arrays. */
-static inline void csr_span(const nnrt_conv_q_t *p, int32_t o, int32_t *start, int32_t *end)
-{
-    if (p->wfmt == NNRT_W_CSR16) {
-        *start = ((const uint16_t *)p->row)[o];
-        *end = ((const uint16_t *)p->row)[o + 1];
-    } else {
-        *start = (int32_t)((const uint32_t *)p->row)[o];
-        *end = (int32_t)((const uint32_t *)p->row)[o + 1];
-    }
-}
 
 /* Output pixels pix and pix + 1 of group g, CSR weights: both columns gathered (the scratch holds
  * two, kp apart), then every output channel's row walked once for both. */
@@ -541,13 +534,7 @@ void nnrt_gather_u8(const uint8_t *b0, const uint8_t *b1, const int32_t *tab, ui
 
 /* Stack after the push: [sp+36] kp, [sp+40] zp2. */
 #define DEFINE_GATHER(NAME, L)                                                                     \
-    __asm__(".pushsection .text." #NAME ",\"ax\",%progbits\n\t"                                   \
-            ".syntax unified\n\t"                                                                  \
-            ".thumb\n\t"                                                                           \
-            ".p2align 2\n\t"                                                                       \
-            ".global " #NAME "\n\t"                                                                \
-            ".type " #NAME ", %function\n\t"                                                       \
-            ".thumb_func\n" #NAME ":\n\t"                                                          \
+    __asm__(NNRT_ASM_BEGIN(NAME)                                                                 \
             "push {r4-r11, lr}\n\t"                                                                \
             "ldr lr, [sp, #36]\n\t"                                                                \
             "ldr r12, [sp, #40]\n\t"                                                               \
@@ -560,8 +547,7 @@ void nnrt_gather_u8(const uint8_t *b0, const uint8_t *b1, const int32_t *tab, ui
             "bne 3b\n"                                                                             \
             "2:\n\t"                                                                               \
             "pop {r4-r11, pc}\n\t"                                                                 \
-            ".size " #NAME ", .-" #NAME "\n\t"                                                     \
-            ".popsection\n");
+            NNRT_ASM_END(NAME));
 DEFINE_GATHER(nnrt_gather_s8, "ldrsb")
 DEFINE_GATHER(nnrt_gather_u8, "ldrb")
 
@@ -601,13 +587,7 @@ void nnrt_mac_rows_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32
  * that nblk % 8 costs no extra loop overhead: ceil(nblk / 8) passes, the first one partial. */
 #define MAC_ROWS_LBL(NAME, S) ".L" #NAME "_" #S
 #define DEFINE_MAC_ROWS(NAME, X)                                                                   \
-    __asm__(".pushsection .text." #NAME ",\"ax\",%progbits\n\t"                                   \
-            ".syntax unified\n\t"                                                                  \
-            ".thumb\n\t"                                                                           \
-            ".p2align 2\n\t"                                                                       \
-            ".global " #NAME "\n\t"                                                                \
-            ".type " #NAME ", %function\n\t"                                                       \
-            ".thumb_func\n" #NAME ":\n\t"                                                          \
+    __asm__(NNRT_ASM_BEGIN(NAME)                                                                 \
             "push {r1-r11, lr}\n"                                                                  \
             "5:\n\t"                                                                               \
             "ldr r4, [sp, #52]\n\t"                                                                \
@@ -647,8 +627,7 @@ void nnrt_mac_rows_u8(const uint8_t *w, const uint32_t *col, int32_t nblk, int32
             "bne 5b\n\t"                                                                           \
             "add sp, sp, #12\n\t"                                                                  \
             "pop {r4-r11, pc}\n\t"                                                                 \
-            ".size " #NAME ", .-" #NAME "\n\t"                                                     \
-            ".popsection\n");
+            NNRT_ASM_END(NAME));
 DEFINE_MAC_ROWS(nnrt_mac_rows_s8, "sxtb16")
 DEFINE_MAC_ROWS(nnrt_mac_rows_u8, "uxtb16")
 

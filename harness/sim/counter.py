@@ -49,15 +49,22 @@ class _Entry(ctypes.Structure):
 _MISS = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_uint32, ctypes.POINTER(_Entry))
 
 
+# The head of the C state that says where the core is (totals at the start of the current block
+# and that block); native/blockhook.h repeats it in the UART's deferred-read snapshot.
+CURSOR_FIELDS: list[tuple[str, type]] = [
+    ("cycles", ctypes.c_uint64),
+    ("insns", ctypes.c_uint64),
+    ("mem", ctypes.c_uint64),
+    ("blocks", ctypes.c_uint64),
+    ("cur_addr", ctypes.c_uint64),
+    ("cur_size", ctypes.c_uint32),
+    ("have_cur", ctypes.c_uint32),
+]
+
+
 class _State(ctypes.Structure):
     _fields_ = [
-        ("cycles", ctypes.c_uint64),
-        ("insns", ctypes.c_uint64),
-        ("mem", ctypes.c_uint64),
-        ("blocks", ctypes.c_uint64),
-        ("cur_addr", ctypes.c_uint64),
-        ("cur_size", ctypes.c_uint32),
-        ("have_cur", ctypes.c_uint32),
+        *CURSOR_FIELDS,
         ("cur_cycles", ctypes.c_uint32),
         ("cur_insns", ctypes.c_uint32),
         ("cur_mem", ctypes.c_uint32),

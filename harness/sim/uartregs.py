@@ -22,7 +22,7 @@ from unicorn import Uc, UcError
 from unicorn import arm_const as uca
 from unicorn.unicorn_py3 import unicorn as _ucmod
 
-from harness.sim.counter import NativeCounter, native_library
+from harness.sim.counter import CURSOR_FIELDS, NativeCounter, native_library
 
 PAGE = 0x1000
 
@@ -43,13 +43,7 @@ class Snapshot(ctypes.Structure):
     as both the counter and the register file for BlockDecoder.locate."""
 
     _fields_ = [
-        ("cycles", ctypes.c_uint64),
-        ("insns", ctypes.c_uint64),
-        ("mem", ctypes.c_uint64),
-        ("blocks", ctypes.c_uint64),
-        ("cur_addr", ctypes.c_uint64),
-        ("cur_size", ctypes.c_uint32),
-        ("have_cur", ctypes.c_uint32),
+        *CURSOR_FIELDS,
         ("address", ctypes.c_uint64),
         ("regs", ctypes.c_uint32 * len(_REG_IDS)),
     ]
