@@ -17,6 +17,19 @@ enum { NNRT_RQ_FIXED = 0, NNRT_RQ_POW2 = 1 };
  * row of a group is stored alone the same way. */
 enum { NNRT_W_DENSE = 0, NNRT_W_CSR16 = 1, NNRT_W_CSR32 = 2, NNRT_W_DSP = 3 };
 
+/* Entries [*start, *end) of output channel o in a CSR weight's arrays (row pointers are uint16
+ * for NNRT_W_CSR16, uint32 for NNRT_W_CSR32). */
+static inline void nnrt_csr_span(int32_t wfmt, const void *row, int32_t o, int32_t *start, int32_t *end)
+{
+    if (wfmt == NNRT_W_CSR16) {
+        *start = ((const uint16_t *)row)[o];
+        *end = ((const uint16_t *)row)[o + 1];
+    } else {
+        *start = (int32_t)((const uint32_t *)row)[o];
+        *end = (int32_t)((const uint32_t *)row)[o + 1];
+    }
+}
+
 /* conv2d or linear (linear = 1x1 conv on a (K,1,1) input). K = in_c / groups * k_h * k_w. */
 typedef struct {
     int32_t in_c, in_h, in_w, out_c, out_h, out_w;

@@ -190,22 +190,10 @@ static int32_t dot_dense(const nnrt_conv_q_t *p, int32_t o, const int16_t *col, 
     return sum;
 }
 
-/* Rows [start, end) of output channel o in the CSR arrays. */
-static inline void csr_span(const nnrt_conv_q_t *p, int32_t o, int32_t *start, int32_t *end)
-{
-    if (p->wfmt == NNRT_W_CSR16) {
-        *start = ((const uint16_t *)p->row)[o];
-        *end = ((const uint16_t *)p->row)[o + 1];
-    } else {
-        *start = (int32_t)((const uint32_t *)p->row)[o];
-        *end = (int32_t)((const uint32_t *)p->row)[o + 1];
-    }
-}
-
 static int32_t dot_csr(const nnrt_conv_q_t *p, int32_t o, const int16_t *col)
 {
     int32_t sum = 0, j, start, end;
-    csr_span(p, o, &start, &end);
+    nnrt_csr_span(p->wfmt, p->row, o, &start, &end);
     if (p->w_signed) {
         const int8_t *v = (const int8_t *)p->w;
         for (j = start; j < end; j++) {
@@ -317,7 +305,7 @@ static void csr_pixel_pair(const nnrt_conv_q_t *p, rq_t r, const void *in, void 
         const int32_t o = g * og + i;
         int32_t start, end, acc[2];
         acc[0] = acc[1] = p->bias ? p->bias[o] : 0;
-        csr_span(p, o, &start, &end);
+        nnrt_csr_span(p->wfmt, p->row, o, &start, &end);
         if (p->w_signed) {
             nnrt_csr2_s8((const int8_t *)p->w + start, p->col + start, p->col + end, col, acc, 2 * kp, 0);
         } else {

@@ -122,18 +122,6 @@ static float dot1_f(const float *w, int32_t K, const float *x, float acc)
     return acc;
 }
 
-/* Rows [start, end) of output channel o in the CSR arrays. */
-static void csr_span_f(const nnrt_conv_f_t *p, int32_t o, int32_t *start, int32_t *end)
-{
-    if (p->wfmt == NNRT_W_CSR16) {
-        *start = ((const uint16_t *)p->row)[o];
-        *end = ((const uint16_t *)p->row)[o + 1];
-    } else {
-        *start = (int32_t)((const uint32_t *)p->row)[o];
-        *end = (int32_t)((const uint32_t *)p->row)[o + 1];
-    }
-}
-
 /* Output pixels pix and pix + 1, CSR weights: both columns are gathered (the scratch holds two,
  * K apart) and each row is walked once for both, sharing its index and weight loads. Each
  * pixel's sum runs in the same order as the one-pixel loop, so the results are identical. */
@@ -147,7 +135,7 @@ static void csr_pixel_pair_f(const nnrt_conv_f_t *p, const float *in, float *out
     for (i = 0; i < og; i++) {
         const int32_t o = g * og + i;
         int32_t start, end;
-        csr_span_f(p, o, &start, &end);
+        nnrt_csr_span(p->wfmt, p->row, o, &start, &end);
         const float *v = p->w + start, *const ve = p->w + end;
         const uint16_t *ci = p->col + start;
         float s0 = p->bias ? p->bias[o] : 0.0f, s1 = s0;
@@ -199,13 +187,7 @@ void nnrt_conv_f(const nnrt_conv_f_t *p, const float *in, float *out, float *scr
                     acc = dot1_f(p->w + o * K, K, col, acc);
                 } else {
                     int32_t j, start, end;
-                    if (p->wfmt == NNRT_W_CSR16) {
-                        start = ((const uint16_t *)p->row)[o];
-                        end = ((const uint16_t *)p->row)[o + 1];
-                    } else {
-                        start = (int32_t)((const uint32_t *)p->row)[o];
-                        end = (int32_t)((const uint32_t *)p->row)[o + 1];
-                    }
+                    nnrt_csr_span(p->wfmt, p->row, o, &start, &end);
                     for (j = start; j < end; j++) {
                         acc += p->w[j] * col[p->col[j]];
                     }
