@@ -22,14 +22,15 @@ int main(void)
 {
     long long a, b, c;
     while (scanf("%lld %lld %lld", &a, &b, &c) == 3) {
-        printf("%" PRId32 " %" PRId32 " %" PRId32 " %lld %" PRId32 " %" PRId32 " %" PRId32 "\n",
+        printf("%" PRId32 " %" PRId32 " %" PRId32 " %lld %" PRId32 " %" PRId32 " %" PRId32 " %" PRId32 "\n",
                nnrt_srdhm((int32_t)a, (int32_t)b), nnrt_rdbpot((int32_t)a, (int32_t)(c < 0 ? -c : c) % 32),
                nnrt_mbqm((int32_t)a, (int32_t)b, (int32_t)c), (long long)nnrt_pow2_shift(a, (int32_t)c % 16),
                b >= 0 ? nnrt_mbqm_pos((int32_t)a, (int32_t)b, (int32_t)c) : 0,
                nnrt_pow2_shift32((int32_t)a, (int32_t)c % 16),
                b >= 0 && c <= -1 && c >= -31
                    ? nnrt_mbqm_rshift((int32_t)a, (int32_t)b, (int32_t)-c, (int32_t)(1u << (-c - 1)))
-                   : 0);
+                   : 0,
+               b >= 0 ? nnrt_srdhm_pos32((int32_t)a, (int32_t)b) : 0);
     }
     return 0;
 }
@@ -68,3 +69,5 @@ def test_c_fixed_point_matches_numpy(tmp_path: Path) -> None:
     rs = pos & (c <= -1) & (c >= -31)  # nnrt_mbqm_rshift: the fast DSP conv's requantization
     assert rs.sum() > 1000
     assert np.array_equal(got[rs, 6], mbqm(a, b, c)[rs])
+    # nnrt_srdhm_pos32: SRDHM without a 64-bit multiply (what nnrt_mbqm_pos uses on ARMv6-M)
+    assert np.array_equal(got[pos, 7], srdhm(a, b)[pos])

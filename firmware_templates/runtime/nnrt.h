@@ -70,7 +70,8 @@ typedef struct {
     int32_t act_min, act_max;
 } nnrt_add_q_t;
 
-/* Scratch: int16 im2col columns, 2 * round_up(K, 4) entries (quantized); K floats (float; 2 K
+/* Scratch: int16 im2col columns, 2 * round_up(K, 4) entries (quantized; 4 round_up(K, 4) int32
+ * for dense natural-layout weights with >= 4 output pixels, walked for pixel quads); K floats (float; 2 K
  * for CSR weights with >= 2 output pixels, walked for pixel pairs).
  * The fast DSP conv (NNRT_USE_DSP on an ARMv7E-M core, NNRT_W_DSP weights, >= 2 output pixels)
  * needs NNRT_DSP_SCRATCH_BYTES instead: column pair + offset table (4 kp bytes each) +

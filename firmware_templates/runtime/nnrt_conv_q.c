@@ -19,15 +19,16 @@
 /* Column of output pixel pix in natural k order, zero padded to kp; returns its sum (used for
  * the uint8 weight zero point correction). The valid kernel rows/columns are found once, so the
  * copy loops carry no bounds checks; short rows (kw <= 8) are copied unrolled. */
-#define IM2COL_ONE(src)                                                                            \
+#define IM2COL_ONE(src, DT, STEP)                                                                  \
     do {                                                                                           \
         const int32_t v_ = (src) - zp;                                                             \
         sum += v_;                                                                                 \
-        *d++ = (int16_t)v_;                                                                        \
+        *d = (DT)v_;                                                                               \
+        d += STEP;                                                                                 \
     } while (0)
 
-#define DEFINE_IM2COL(NAME, T)                                                                     \
-    static int32_t NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix, int16_t *d,    \
+#define DEFINE_IM2COL(NAME, T, DT, STEP)                                                           \
+    static int32_t NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix, DT *d,         \
                         int32_t kp)                                                                \
     {                                                                                              \
         const int32_t cin_g = p->in_c / p->groups, H = p->in_h, W = p->in_w, hw = H * W;           \
@@ -35,7 +36,7 @@
         const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;                               \
         const int32_t y = oy * p->s_h - p->p_h, x = ox * p->s_w - p->p_w;                          \
         int32_t ky0 = 0, ky1 = kh, kx0 = 0, kx1 = kw, c, ky, n, sum = 0;                           \
-        int16_t *const start = d;                                                                  \
+        DT *const start = d;                                                                       \
         while (ky0 < kh && y + ky0 * dh < 0) {                                                     \
             ky0++;                                                                                 \
         }                                                                                          \
@@ -51,54 +52,60 @@
         if (kh == 1 && kw == 1 && ky1 == 1 && kx1 == 1) { /* pointwise / linear */                 \
             const T *r = in + g * cin_g * hw + y * W + x;                                          \
             for (c = 0; c < cin_g; c++, r += hw) {                                                 \
-                IM2COL_ONE(*r);                                                                    \
+                IM2COL_ONE(*r, DT, STEP);                                                                    \
             }                                                                                      \
         } else {                                                                                   \
             const int32_t pre = kx0, ncopy = kx1 - kx0, post = kw - kx1, rstep = dh * W;           \
             for (c = 0; c < cin_g; c++) {                                                          \
                 const T *r0 = in + (g * cin_g + c) * hw + (y + ky0 * dh) * W + x + kx0 * dw;       \
                 for (n = ky0 * kw; n > 0; n--) {                                                   \
-                    *d++ = 0;                                                                      \
+                    *d = 0; d += STEP;                                                             \
                 }                                                                                  \
                 for (ky = ky0; ky < ky1; ky++, r0 += rstep) {                                      \
                     const T *r = r0;                                                               \
                     for (n = pre; n > 0; n--) {                                                    \
-                        *d++ = 0;                                                                  \
+                        *d = 0; d += STEP;                                                         \
                     }                                                                              \
                     if (dw == 1 && ncopy <= 8) {                                                   \
                         switch (ncopy) {                                                           \
-                        case 8: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 7: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 6: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 5: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 4: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 3: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 2: IM2COL_ONE(*r++); /* fallthrough */                                \
-                        case 1: IM2COL_ONE(*r++); /* fallthrough */                                \
+                        case 8: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 7: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 6: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 5: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 4: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 3: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 2: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
+                        case 1: IM2COL_ONE(*r++, DT, STEP); /* fallthrough */                                \
                         default: break;                                                            \
                         }                                                                          \
                     } else {                                                                       \
                         for (n = ncopy; n > 0; n--, r += dw) {                                     \
-                            IM2COL_ONE(*r);                                                        \
+                            IM2COL_ONE(*r, DT, STEP);                                                        \
                         }                                                                          \
                     }                                                                              \
                     for (n = post; n > 0; n--) {                                                   \
-                        *d++ = 0;                                                                  \
+                        *d = 0; d += STEP;                                                         \
                     }                                                                              \
                 }                                                                                  \
                 for (n = (kh - ky1) * kw; n > 0; n--) {                                            \
-                    *d++ = 0;                                                                      \
+                    *d = 0; d += STEP;                                                             \
                 }                                                                                  \
             }                                                                                      \
         }                                                                                          \
-        while (d < start + kp) {                                                                   \
-            *d++ = 0;                                                                              \
+        while (d < start + kp * STEP) {                                                            \
+            *d = 0; d += STEP;                                                                     \
         }                                                                                          \
         return sum;                                                                                \
     }
 
-DEFINE_IM2COL(im2col_s8, int8_t)
-DEFINE_IM2COL(im2col_u8, uint8_t)
+DEFINE_IM2COL(im2col_s8, int8_t, int16_t, 1)
+DEFINE_IM2COL(im2col_u8, uint8_t, int16_t, 1)
+/* One pixel of a four-pixel int32 column (dense_quad): stride 4, see there. */
+DEFINE_IM2COL(im2col4_s8, int8_t, int32_t, 4)
+DEFINE_IM2COL(im2col4_u8, uint8_t, int32_t, 4)
+/* An int32 column (dense_rows4: the one-pixel kernel loads it with LDR, which has an offset). */
+DEFINE_IM2COL(im2col32_s8, int8_t, int32_t, 1)
+DEFINE_IM2COL(im2col32_u8, uint8_t, int32_t, 1)
 
 static int32_t im2col(const nnrt_conv_q_t *p, const void *in, int32_t g, int32_t pix, int16_t *col, int32_t kp)
 {
@@ -131,7 +138,7 @@ static inline rq_t rq_of(const nnrt_conv_q_t *p)
 }
 
 /* int8 and uint8 outputs are both the low byte of the clamped value. */
-static inline void store_q(rq_t r, void *out, int32_t o, int32_t idx, int32_t acc)
+static inline __attribute__((always_inline)) void store_q(rq_t r, void *out, int32_t o, int32_t idx, int32_t acc)
 {
     int32_t v;
     if (r.pow2) {
@@ -313,6 +320,327 @@ static void csr_pixel_pair(const nnrt_conv_q_t *p, rq_t r, const void *in, void 
         }
         store_q(r, out, o, o * npix + pix, acc[0]);
         store_q(r, out, o, o * npix + pix + 1, acc[1]);
+    }
+}
+
+/* Dense rows on cores without the DSP layout: four output pixels per walk of a weight row. The
+ * four pixels' columns are interleaved as int32 (col4[4 k + q] = column of pixel q at k), so one
+ * LDM fetches the four values one weight byte multiplies: per k one weight load, one 4-register
+ * LDM, four MULS and four ADDs into high registers, 15 cycles for 4 MACs on the M0+ (the
+ * one-pixel loop costs about 7 per MAC). Weights go in raw (uint8 0..255, or sign-extended
+ * int8); the uint8 zero point comes off as zp x (column sum) before the call. acc[0..3] are added
+ * to; the sums wrap like the one-pixel loop's, so the result is bit-exact with it. Thumb-1
+ * assembly on Arm (any Cortex-M, the same cost at every optimization level), C elsewhere. */
+#if defined(__thumb__)
+void nnrt_dense4_u8(const uint8_t *w, const int32_t *col4, const int32_t *main_end, const int32_t *end,
+                    int32_t *acc);
+void nnrt_dense4_s8(const int8_t *w, const int32_t *col4, const int32_t *main_end, const int32_t *end,
+                    int32_t *acc);
+
+/* One k: r3 weight, r4-r7 the four columns' values, then products, summed into r8-r11. */
+#define DENSE4_K(OFF, WIDEN)                                                                       \
+    "ldrb r3, [r0, #" #OFF "]\n\t" WIDEN "ldm r1!, {r4-r7}\n\t"                                   \
+    "muls r4, r3, r4\n\tmuls r5, r3, r5\n\tmuls r6, r3, r6\n\tmuls r7, r3, r7\n\t"                 \
+    "add r8, r8, r4\n\tadd r9, r9, r5\n\tadd r10, r10, r6\n\tadd r11, r11, r7\n\t"
+
+/* r0 w, r1 col4, r2 end of the 4-k unrolled part, r12 end; [sp+36] acc after both pushes. */
+#define DEFINE_DENSE4(NAME, WIDEN)                                                                 \
+    __asm__(NNRT_ASM_BEGIN(NAME)                                                                 \
+            "push {r4-r7, lr}\n\t"                                                                 \
+            "mov r4, r8\n\tmov r5, r9\n\tmov r6, r10\n\tmov r7, r11\n\t"                           \
+            "push {r4-r7}\n\t"                                                                     \
+            "mov r12, r3\n\t"                                                                      \
+            "ldr r3, [sp, #36]\n\t"                                                                \
+            "ldm r3!, {r4-r7}\n\t"                                                                 \
+            "mov r8, r4\n\tmov r9, r5\n\tmov r10, r6\n\tmov r11, r7\n\t"                           \
+            "cmp r1, r2\n\t"                                                                       \
+            "bcs 3f\n"                                                                             \
+            "1:\n\t" DENSE4_K(0, WIDEN) DENSE4_K(1, WIDEN) DENSE4_K(2, WIDEN) DENSE4_K(3, WIDEN)   \
+            "adds r0, r0, #4\n\t"                                                                  \
+            "cmp r1, r2\n\t"                                                                       \
+            "bcc 1b\n"                                                                             \
+            "3:\n\t"                                                                               \
+            "cmp r1, r12\n\t"                                                                      \
+            "bcs 4f\n"                                                                             \
+            "2:\n\t" DENSE4_K(0, WIDEN)                                                            \
+            "adds r0, r0, #1\n\t"                                                                  \
+            "cmp r1, r12\n\t"                                                                      \
+            "bcc 2b\n"                                                                             \
+            "4:\n\t"                                                                               \
+            "mov r4, r8\n\tmov r5, r9\n\tmov r6, r10\n\tmov r7, r11\n\t"                           \
+            "ldr r3, [sp, #36]\n\t"                                                                \
+            "stm r3!, {r4-r7}\n\t"                                                                 \
+            "pop {r4-r7}\n\t"                                                                      \
+            "mov r8, r4\n\tmov r9, r5\n\tmov r10, r6\n\tmov r11, r7\n\t"                           \
+            "pop {r4-r7, pc}\n\t"                                                                  \
+            NNRT_ASM_END(NAME));
+DEFINE_DENSE4(nnrt_dense4_u8, "")
+DEFINE_DENSE4(nnrt_dense4_s8, "sxtb r3, r3\n\t")
+#else
+#define DEFINE_DENSE4(NAME, T)                                                                     \
+    static void NAME(const T *w, const int32_t *col4, const int32_t *main_end, const int32_t *end,  \
+                     int32_t *acc)                                                                 \
+    {                                                                                              \
+        uint32_t s[4], q;                                                                          \
+        (void)main_end;                                                                            \
+        for (q = 0; q < 4; q++) {                                                                  \
+            s[q] = (uint32_t)acc[q];                                                               \
+        }                                                                                          \
+        for (; col4 < end; col4 += 4, w++) {                                                       \
+            for (q = 0; q < 4; q++) {                                                              \
+                s[q] += (uint32_t)((int32_t)*w * col4[q]);                                         \
+            }                                                                                      \
+        }                                                                                          \
+        for (q = 0; q < 4; q++) {                                                                  \
+            acc[q] = (int32_t)s[q];                                                                \
+        }                                                                                          \
+    }
+DEFINE_DENSE4(nnrt_dense4_u8, uint8_t)
+DEFINE_DENSE4(nnrt_dense4_s8, int8_t)
+#endif
+
+/* One output pixel (linear layers), dense rows: four filters per walk of the int32 column, so
+ * each column value is loaded once for four weight bytes (rows o..o+3 at w, w + K, w + 2K,
+ * w + 3K): 19 cycles for 4 MACs on the M0+. Same conventions as nnrt_dense4_*. */
+#if defined(__thumb__)
+void nnrt_dense1x4_u8(const uint8_t *w, int32_t K, const int32_t *col, const int32_t *main_end,
+                      const int32_t *end, int32_t *acc);
+void nnrt_dense1x4_s8(const int8_t *w, int32_t K, const int32_t *col, const int32_t *main_end,
+                      const int32_t *end, int32_t *acc);
+
+/* One k: r5 the column value, r6 each row's weight then product, summed into r8-r11. */
+#define DENSE1X4_K(OFF, WIDEN)                                                                     \
+    "ldr r5, [r4, #" #OFF "]\n\t"                                                                  \
+    "ldrb r6, [r0]\n\t" WIDEN "muls r6, r5, r6\n\tadd r8, r8, r6\n\t"                              \
+    "ldrb r6, [r0, r1]\n\t" WIDEN "muls r6, r5, r6\n\tadd r9, r9, r6\n\t"                          \
+    "ldrb r6, [r0, r2]\n\t" WIDEN "muls r6, r5, r6\n\tadd r10, r10, r6\n\t"                        \
+    "ldrb r6, [r0, r3]\n\t" WIDEN "muls r6, r5, r6\n\tadd r11, r11, r6\n\t"                        \
+    "adds r0, r0, #1\n\t"
+
+/* r0 w, r1 K, r2 2K, r3 3K, r4 col, r7 end of the 4-k unrolled part, r12 end; after both
+ * pushes [sp+36] end, [sp+40] acc. */
+#define DEFINE_DENSE1X4(NAME, WIDEN)                                                               \
+    __asm__(NNRT_ASM_BEGIN(NAME)                                                                 \
+            "push {r4-r7, lr}\n\t"                                                                 \
+            "mov r4, r8\n\tmov r5, r9\n\tmov r6, r10\n\tmov r7, r11\n\t"                           \
+            "push {r4-r7}\n\t"                                                                     \
+            "mov r4, r2\n\t"                                                                       \
+            "mov r7, r3\n\t"                                                                       \
+            "ldr r2, [sp, #36]\n\t"                                                                \
+            "mov r12, r2\n\t"                                                                      \
+            "adds r2, r1, r1\n\t"                                                                  \
+            "adds r3, r2, r1\n\t"                                                                  \
+            "ldr r6, [sp, #40]\n\t"                                                                \
+            "ldr r5, [r6]\n\tmov r8, r5\n\t"                                                       \
+            "ldr r5, [r6, #4]\n\tmov r9, r5\n\t"                                                   \
+            "ldr r5, [r6, #8]\n\tmov r10, r5\n\t"                                                  \
+            "ldr r5, [r6, #12]\n\tmov r11, r5\n\t"                                                 \
+            "cmp r4, r7\n\t"                                                                       \
+            "bcs 3f\n"                                                                             \
+            "1:\n\t" DENSE1X4_K(0, WIDEN) DENSE1X4_K(4, WIDEN) DENSE1X4_K(8, WIDEN)                \
+            DENSE1X4_K(12, WIDEN)                                                                  \
+            "adds r4, r4, #16\n\t"                                                                 \
+            "cmp r4, r7\n\t"                                                                       \
+            "bcc 1b\n"                                                                             \
+            "3:\n\t"                                                                               \
+            "cmp r4, r12\n\t"                                                                      \
+            "bcs 4f\n"                                                                             \
+            "2:\n\t" DENSE1X4_K(0, WIDEN)                                                          \
+            "adds r4, r4, #4\n\t"                                                                  \
+            "cmp r4, r12\n\t"                                                                      \
+            "bcc 2b\n"                                                                             \
+            "4:\n\t"                                                                               \
+            "ldr r6, [sp, #40]\n\t"                                                                \
+            "mov r5, r8\n\tstr r5, [r6]\n\t"                                                       \
+            "mov r5, r9\n\tstr r5, [r6, #4]\n\t"                                                   \
+            "mov r5, r10\n\tstr r5, [r6, #8]\n\t"                                                  \
+            "mov r5, r11\n\tstr r5, [r6, #12]\n\t"                                                 \
+            "pop {r4-r7}\n\t"                                                                      \
+            "mov r8, r4\n\tmov r9, r5\n\tmov r10, r6\n\tmov r11, r7\n\t"                           \
+            "pop {r4-r7, pc}\n\t"                                                                  \
+            NNRT_ASM_END(NAME));
+DEFINE_DENSE1X4(nnrt_dense1x4_u8, "")
+DEFINE_DENSE1X4(nnrt_dense1x4_s8, "sxtb r6, r6\n\t")
+#else
+#define DEFINE_DENSE1X4(NAME, T)                                                                   \
+    static void NAME(const T *w, int32_t K, const int32_t *col, const int32_t *main_end,           \
+                     const int32_t *end, int32_t *acc)                                             \
+    {                                                                                              \
+        uint32_t s[4];                                                                             \
+        int32_t q;                                                                                 \
+        (void)main_end;                                                                            \
+        for (q = 0; q < 4; q++) {                                                                  \
+            s[q] = (uint32_t)acc[q];                                                               \
+        }                                                                                          \
+        for (; col < end; col++, w++) {                                                            \
+            for (q = 0; q < 4; q++) {                                                              \
+                s[q] += (uint32_t)((int32_t)w[q * K] * *col);                                      \
+            }                                                                                      \
+        }                                                                                          \
+        for (q = 0; q < 4; q++) {                                                                  \
+            acc[q] = (int32_t)s[q];                                                                \
+        }                                                                                          \
+    }
+DEFINE_DENSE1X4(nnrt_dense1x4_u8, uint8_t)
+DEFINE_DENSE1X4(nnrt_dense1x4_s8, int8_t)
+#endif
+
+/* The one output pixel of group g, dense rows: four filters at a time, the last og % 4 one by
+ * one (C). col holds K int32 (the one-pixel scratch: 2 x 2 round_up(K, 4) bytes). */
+static void dense_rows4(const nnrt_conv_q_t *p, rq_t r, const void *in, void *out, int32_t *col, int32_t g,
+                        int32_t og, int32_t K)
+{
+    const int32_t sum = p->act_signed ? im2col32_s8(p, (const int8_t *)in, g, 0, col, K)
+                                      : im2col32_u8(p, (const uint8_t *)in, g, 0, col, K);
+    const int32_t corr = (p->w_signed ? 0 : p->w_zp) * sum;
+    int32_t i, q, k;
+    for (i = 0; i + 4 <= og; i += 4) {
+        const int32_t o = g * og + i;
+        int32_t acc[4];
+        for (q = 0; q < 4; q++) {
+            acc[q] = (p->bias ? p->bias[o + q] : 0) - corr;
+        }
+        if (p->w_signed) {
+            nnrt_dense1x4_s8((const int8_t *)p->w + o * K, K, col, col + (K & ~3), col + K, acc);
+        } else {
+            nnrt_dense1x4_u8((const uint8_t *)p->w + o * K, K, col, col + (K & ~3), col + K, acc);
+        }
+        for (q = 0; q < 4; q++) {
+            store_q(r, out, o + q, o + q, acc[q]);
+        }
+    }
+    for (; i < og; i++) {
+        const int32_t o = g * og + i;
+        uint32_t acc = (uint32_t)((p->bias ? p->bias[o] : 0) - corr);
+        if (p->w_signed) {
+            const int8_t *w = (const int8_t *)p->w + o * K;
+            for (k = 0; k < K; k++) {
+                acc += (uint32_t)((int32_t)w[k] * col[k]);
+            }
+        } else {
+            const uint8_t *w = (const uint8_t *)p->w + o * K;
+            for (k = 0; k < K; k++) {
+                acc += (uint32_t)((int32_t)w[k] * col[k]);
+            }
+        }
+        store_q(r, out, o, o, (int32_t)acc);
+    }
+}
+
+/* Weight bytes of one filter block: every pixel quad reuses the block's rows before the next
+ * block, so they stay in the cache (the RP2040's 16 KB 2-way XIP cache: conv2 of the paper's
+ * LeNet, 18 KB, read per quad missed on every line; as two 9 KB blocks it misses once per block
+ * on sim-pico, and the rest of the cache holds the code). The columns are rebuilt per block. */
+#define NNRT_DENSE_BLOCK_BYTES 10240
+
+/* The four pixels' columns when they lie on one output row with unit stride and dilation along x
+ * and no padding under the kernel (most quads of an unpadded conv): each kernel row's kw + 3
+ * input values are read once for all four columns instead of four times. Returns 0, writing
+ * nothing, when the quad does not qualify (the per-pixel im2col4 then runs). */
+#define DEFINE_QUAD_ROWS(NAME, T)                                                                  \
+    static int32_t NAME(const nnrt_conv_q_t *p, const T *in, int32_t g, int32_t pix, int32_t *d)    \
+    {                                                                                              \
+        const int32_t cin_g = p->in_c / p->groups, W = p->in_w, hw = p->in_h * W;                  \
+        const int32_t kh = p->k_h, kw = p->k_w, rstep = p->d_h * W, zp = p->in_zp;                 \
+        const int32_t oy = pix / p->out_w, ox = pix - oy * p->out_w;                               \
+        const int32_t y = oy * p->s_h - p->p_h, x = ox - p->p_w;                                   \
+        int32_t c, ky, kx;                                                                         \
+        if (p->s_w != 1 || p->d_w != 1 || ox + 3 >= p->out_w || x < 0 || x + kw + 2 >= W || y < 0 || \
+            y + (kh - 1) * p->d_h >= p->in_h) {                                                    \
+            return 0;                                                                              \
+        }                                                                                          \
+        for (c = 0; c < cin_g; c++) {                                                              \
+            const T *r = in + (g * cin_g + c) * hw + y * W + x;                                    \
+            for (ky = 0; ky < kh; ky++, r += rstep) {                                              \
+                int32_t a = r[0] - zp, b = r[1] - zp, e = r[2] - zp;                               \
+                for (kx = 0; kx < kw; kx++, d += 4) {                                              \
+                    const int32_t f = r[kx + 3] - zp;                                              \
+                    d[0] = a;                                                                      \
+                    d[1] = b;                                                                      \
+                    d[2] = e;                                                                      \
+                    d[3] = f;                                                                      \
+                    a = b;                                                                         \
+                    b = e;                                                                         \
+                    e = f;                                                                         \
+                }                                                                                  \
+            }                                                                                      \
+        }                                                                                          \
+        return 1;                                                                                  \
+    }
+DEFINE_QUAD_ROWS(quad_rows_s8, int8_t)
+DEFINE_QUAD_ROWS(quad_rows_u8, uint8_t)
+
+/* Column sums of a four-pixel int32 column (the uint8 weight zero point's correction). */
+static void quad_sums(const int32_t *d, int32_t K, int32_t *sums)
+{
+    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    const int32_t *const end = d + 4 * K;
+    for (; d < end; d += 4) {
+        s0 += d[0];
+        s1 += d[1];
+        s2 += d[2];
+        s3 += d[3];
+    }
+    sums[0] = s0;
+    sums[1] = s1;
+    sums[2] = s2;
+    sums[3] = s3;
+}
+
+/* Columns of pixels pix..pix+3 into col4; corr[q] = weight zero point x column sum. */
+static void quad_columns(const nnrt_conv_q_t *p, const void *in, int32_t g, int32_t pix, int32_t *col4, int32_t K,
+                         int32_t wzp, int32_t *corr)
+{
+    int32_t q, sums[4];
+    const int32_t rows = p->act_signed ? quad_rows_s8(p, (const int8_t *)in, g, pix, col4)
+                                       : quad_rows_u8(p, (const uint8_t *)in, g, pix, col4);
+    if (rows) {
+        if (wzp == 0) {
+            corr[0] = corr[1] = corr[2] = corr[3] = 0;
+            return;
+        }
+        quad_sums(col4, K, sums);
+    } else {
+        for (q = 0; q < 4; q++) {
+            sums[q] = p->act_signed ? im2col4_s8(p, (const int8_t *)in, g, pix + q, col4 + q, K)
+                                    : im2col4_u8(p, (const uint8_t *)in, g, pix + q, col4 + q, K);
+        }
+    }
+    for (q = 0; q < 4; q++) {
+        corr[q] = wzp * sums[q];
+    }
+}
+
+/* Output pixels 0 .. npix & ~3 of group g, dense natural-layout weights (row o at w + o K);
+ * col4 holds 4 K int32 (planner.scratch_bytes). */
+static void dense_quads(const nnrt_conv_q_t *p, rq_t r, const void *in, void *out, int32_t *col4, int32_t g,
+                        int32_t og, int32_t K, int32_t npix)
+{
+    const int32_t nblk = (og * K + NNRT_DENSE_BLOCK_BYTES - 1) / NNRT_DENSE_BLOCK_BYTES;
+    const int32_t bsize = (og + nblk - 1) / nblk;
+    const int32_t wzp = p->w_signed ? 0 : p->w_zp;
+    int32_t b0, pix, q, i;
+    for (b0 = 0; b0 < og; b0 += bsize) {
+        const int32_t b1 = b0 + bsize < og ? b0 + bsize : og;
+        for (pix = 0; pix + 4 <= npix; pix += 4) {
+            int32_t corr[4];
+            quad_columns(p, in, g, pix, col4, K, wzp, corr);
+            for (i = b0; i < b1; i++) {
+                const int32_t o = g * og + i, bias = p->bias ? p->bias[o] : 0;
+                int32_t acc[4];
+                for (q = 0; q < 4; q++) {
+                    acc[q] = bias - corr[q];
+                }
+                if (p->w_signed) {
+                    nnrt_dense4_s8((const int8_t *)p->w + o * K, col4, col4 + 4 * (K & ~3), col4 + 4 * K, acc);
+                } else {
+                    nnrt_dense4_u8((const uint8_t *)p->w + o * K, col4, col4 + 4 * (K & ~3), col4 + 4 * K, acc);
+                }
+                for (q = 0; q < 4; q++) {
+                    store_q(r, out, o, o * npix + pix + q, acc[q]);
+                }
+            }
+        }
     }
 }
 
@@ -847,6 +1175,14 @@ void nnrt_conv_q(const nnrt_conv_q_t *p, const void *in, void *out, int16_t *scr
             continue;
         }
 #endif
+        if (p->wfmt == NNRT_W_DENSE && npix == 1) {
+            dense_rows4(p, r, in, out, (int32_t *)(void *)scratch, g, og, K);
+            continue;
+        }
+        if (p->wfmt == NNRT_W_DENSE && npix >= 4) {
+            dense_quads(p, r, in, out, (int32_t *)(void *)scratch, g, og, K, npix);
+            pix = npix & ~3;
+        }
         if (p->wfmt == NNRT_W_CSR16 || p->wfmt == NNRT_W_CSR32) {
             for (; pix + 1 < npix; pix += 2) {
                 csr_pixel_pair(p, r, in, out, scratch, g, pix, og, kp, npix);

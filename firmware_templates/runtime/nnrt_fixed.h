@@ -20,10 +20,26 @@ static inline int32_t nnrt_srdhm(int32_t a, int32_t b)
     return (int32_t)(((int64_t)a * (int64_t)b + ((int64_t)1 << 30)) >> 31);
 }
 
+/* nnrt_srdhm for b >= 0 from four 16 x 16 -> 32-bit products: cores without a 32 x 32 -> 64-bit
+ * multiply (ARMv6-M) would otherwise call __aeabi_lmul. With a = ah 2^16 + al, b = bh 2^16 + bl
+ * (al, bl, bh unsigned 16-bit, ah signed), a b = hh 2^32 + (lh + hl) 2^16 + ll, and
+ * floor((a b + 2^30) / 2^31) = 2 hh + floor((lh + hl + (ll >> 16) + 2^14) / 2^15) (the low 16
+ * bits of ll cannot carry past a multiple of 2^15 there); lh and hl are split at bit 15 so no
+ * partial sum overflows. The sum wraps in uint32 to the exact int32 result. */
+static inline int32_t nnrt_srdhm_pos32(int32_t a, int32_t b)
+{
+    const uint32_t al = (uint32_t)a & 0xFFFFu, bl = (uint32_t)b & 0xFFFFu;
+    const int32_t ah = a >> 16, bh = b >> 16;
+    const uint32_t ll = al * bl;
+    const int32_t lh = (int32_t)(al * (uint32_t)bh), hl = ah * (int32_t)bl, hh = ah * bh;
+    const uint32_t low = ((uint32_t)lh & 0x7FFFu) + ((uint32_t)hl & 0x7FFFu) + (ll >> 16) + 0x4000u;
+    return (int32_t)(2u * (uint32_t)hh + (uint32_t)(lh >> 15) + (uint32_t)(hl >> 15) + (low >> 15));
+}
+
 /* gemmlowp RoundingDivideByPOT: round to nearest, ties away from zero; 0 <= e <= 31. */
 static inline int32_t nnrt_rdbpot(int32_t x, int32_t e)
 {
-    const int32_t mask = (int32_t)(((int64_t)1 << e) - 1);
+    const int32_t mask = (int32_t)((1u << e) - 1u); /* 32-bit: no 64-bit shift call on the M0+ */
     const int32_t rem = x & mask;
     const int32_t threshold = (mask >> 1) + (x < 0 ? 1 : 0);
     return (x >> e) + (rem > threshold ? 1 : 0);
@@ -65,7 +81,11 @@ static inline int32_t nnrt_mbqm_pos(int32_t x, int32_t m, int32_t shift)
         x = nnrt_sat32((int64_t)x * ((int64_t)1 << shift));
         shift = 0;
     }
+#if defined(__ARM_ARCH_6M__)
+    return nnrt_rdbpot(nnrt_srdhm_pos32(x, m), -shift);
+#else
     return nnrt_rdbpot((int32_t)(((int64_t)x * (int64_t)m + ((int64_t)1 << 30)) >> 31), -shift);
+#endif
 }
 
 /* nnrt_mbqm_pos(x, m, -e) for a right shift 1 <= e <= 31, h = 2^(e-1) (the fast DSP conv's

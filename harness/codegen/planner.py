@@ -62,7 +62,8 @@ def step_io(step: Step) -> tuple[list[str], list[str]]:
 
 
 def scratch_bytes(step: ConvStep, numeric: str, dsp: bool = False, csr: bool = False) -> int:
-    """im2col scratch: two int16 columns padded to a multiple of 4 (DSP kernel) or one float
+    """im2col scratch: two int16 columns padded to a multiple of 4 (four int32 columns for dense
+    natural-layout weights and >= 4 output pixels: dense_quads in nnrt_conv_q.c) or one float
     column (two for CSR weights and >= 2 output pixels: nnrt_float.c walks each row once for a
     pixel pair).
 
@@ -80,6 +81,8 @@ def scratch_bytes(step: ConvStep, numeric: str, dsp: bool = False, csr: bool = F
         rows = min(step.stride[0] + (step.kernel[0] - 1) * step.dilation[0] + 1, hp)
         padded = _align(c // step.groups * rows * wp) if any(step.padding) else 0
         return 8 * kp + 8 * (step.out_shape[0] // step.groups) + padded
+    if not dsp and not csr and step.out_shape[1] * step.out_shape[2] >= 4:
+        return 4 * 4 * kp  # four int32 columns: nnrt_conv_q.c dense_quads
     return 2 * 2 * kp
 
 
