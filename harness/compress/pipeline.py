@@ -27,7 +27,7 @@ from harness.compress.train import accuracy, configure_torch, seed_everything, t
 from harness.ir import Graph
 from harness.ir_meta import ArtifactMetadata, Budget, CompressionRecord
 
-STAGE_VERSION = 2  # bump when training/pruning code changes what a cached model would be (2: residual groups)
+STAGE_VERSION = 3  # bump when training/pruning code changes what a cached model would be (3: cosine baseline)
 
 
 class Pipeline:
@@ -118,16 +118,17 @@ class Pipeline:
         if self.req.module is not None:  # a user's own module: trained here, not cached (no stable key)
             model = copy.deepcopy(self.req.module).cpu()
             seed_everything(self.req.seed)
-            self._train(model, m.epochs, "train baseline", self.req.seed)
+            self._train(model, m.epochs, "train baseline", self.req.seed, cosine_decay=m.lr_schedule == "cosine")
             key = cache_mod.key(STAGE_VERSION, "user-module", id(model))
             self.cache = cache_mod.ModelCache(None)
             return model.eval(), key, accuracy(model, self.data.x_test, self.data.y_test)
-        k = cache_mod.key(STAGE_VERSION, "baseline", m.arch, m.epochs, m.lr, m.batch_size, ds.model_dump(), self.req.seed)
+        k = cache_mod.key(STAGE_VERSION, "baseline", m.arch, m.epochs, m.lr, m.batch_size, m.lr_schedule, ds.model_dump(),
+                          self.req.seed)
 
         def fresh() -> dict[str, Any]:
             seed_everything(self.req.seed)
             model = build_model(m.arch, self.data.input_shape, self.data.num_classes)
-            self._train(model, m.epochs, "train baseline", self.req.seed)
+            self._train(model, m.epochs, "train baseline", self.req.seed, cosine_decay=m.lr_schedule == "cosine")
             return {"model": model, "accuracy": accuracy(model, self.data.x_test, self.data.y_test)}
 
         hit = self.cache.get_or_compute("baseline", k, fresh)

@@ -60,6 +60,7 @@ def train(
     loss_hook: Callable[[nn.Module], torch.Tensor] | None = None,
     progress: Progress | None = None,
     label: str = "train",
+    cosine_decay: bool = False,
 ) -> nn.Module:
     """Train with Adam (the seed's optimizer) for ``epochs`` (fractions allowed) and return the model."""
     steps_per_epoch = max(1, -(-len(x) // batch_size))
@@ -71,6 +72,9 @@ def train(
     gen = torch.Generator().manual_seed(seed)
     torch.manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
+    # Why decay: with a constant rate the last batches leave the weights wherever the noise put
+    # them, and the baseline's accuracy varied by 0.75 points between CPUs (98.15 / 97.40 %).
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=total) if cosine_decay else None
     loss_fn = nn.CrossEntropyLoss()
     batches = _batches(x, y, batch_size, gen)
     with _Bar(progress, label, total) as tick:
@@ -83,6 +87,8 @@ def train(
                 loss = loss + loss_hook(model)
             loss.backward()
             opt.step()
+            if sched is not None:
+                sched.step()
             if after_step is not None:
                 after_step()
             tick()
