@@ -35,7 +35,7 @@ def test_cosine_decay_makes_the_last_step_small() -> None:
     assert cosine < constant / 50
 
 
-def test_model_settings_default_to_cosine_and_reject_unknown_schedules() -> None:
-    assert ModelSettings(id="m", arch="lenet").lr_schedule == "cosine"
+def test_model_settings_default_to_constant_and_reject_unknown_schedules() -> None:
+    assert ModelSettings(id="m", arch="lenet").lr_schedule == "constant"
     with pytest.raises(ValueError, match="lr_schedule"):
         ModelSettings(id="m", arch="lenet", lr_schedule="step")  # type: ignore[arg-type]

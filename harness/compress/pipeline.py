@@ -27,7 +27,7 @@ from harness.compress.train import accuracy, configure_torch, seed_everything, t
 from harness.ir import Graph
 from harness.ir_meta import ArtifactMetadata, Budget, CompressionRecord
 
-STAGE_VERSION = 3  # bump when training/pruning code changes what a cached model would be (3: cosine baseline)
+STAGE_VERSION = 3  # bump when training/pruning code changes what a cached model would be (3: lr_schedule)
 
 
 class Pipeline:

@@ -57,8 +57,9 @@ class ModelSettings(_Strict):
                                  description="Retraining epochs per pruning run (per candidate rate in a search)")
     lr: float = Field(1e-3, gt=0, le=10.0)
     batch_size: int = Field(64, ge=1, le=65536)
-    lr_schedule: Literal["cosine", "constant"] = Field(
-        "cosine", description="Learning rate over the baseline training: cosine decay to 0, or constant")
+    lr_schedule: Literal["constant", "cosine"] = Field(
+        "constant", description="Learning rate over the baseline training: constant, or cosine decay to 0 (steadier "
+                                "final accuracy; not better everywhere: lenet-light on digits, 97.5 -> 96.7 %)")
 
     @field_validator("id")
     @classmethod
