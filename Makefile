@@ -24,7 +24,7 @@ demo: setup
 test: setup
 	.venv/bin/ruff check harness tests benchmarks
 	.venv/bin/python -m mypy harness
-	.venv/bin/python -m pytest -q $(PYTEST_ARGS)
+	.venv/bin/python -m pytest -q --durations=15 $(PYTEST_ARGS)
 
 lint:
 	.venv/bin/ruff check harness tests benchmarks

@@ -17,16 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from m0plus_runs import device_and_host_outputs
 
-from harness.build import build_firmware
-from harness.codegen import generate
 from harness.codegen.examples import GraphBuilder, quantize
-from harness.codegen.io import encode_input, raw_output
-from harness.codegen.reference import quantize_tensor, run_raw
-from harness.config import load_board
-from harness.dut import DutLink
-from harness.ir import Artifact, Graph
-from harness.sim.board import SimBoard
+from harness.ir import Graph
 
 pytestmark = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None and os.environ.get("CI") != "true",
@@ -52,23 +46,6 @@ def test_dense_quad_kernels_match_the_host_on_the_m0plus(numeric: str, tmp_path:
     shape = gf.tensors["input"].shape
     x = np.random.default_rng(13).normal(size=(3, *shape)).astype(np.float32)
     g = quantize(gf, numeric, x)
-    gen = generate(Artifact(g), tmp_path / "model", dsp=False, sparse="dense")
-    assert all(r["storage"] == "dense" for r in gen.layers if r["op"] in ("conv2d", "linear"))
-    fw = build_firmware(gen, "sim-pico", tmp_path / "fw")
-    assert fw.elf is not None
-    want = np.asarray(run_raw(g, quantize_tensor(numeric, g.tensor(g.inputs[0]), x))).reshape(len(x), -1)
-    board = SimBoard(load_board("sim-pico"), persist=False)
-    board.program(fw.elf)
-    board.start()
-    got = []
-    try:
-        with DutLink(board.serial_url, timeout=120) as dut:
-            dut.resync()
-            for sample in x:
-                dut.load_input(encode_input(g, sample))
-                dut.infer(1, timeout=600)
-                got.append(raw_output(g, dut.results()).reshape(-1))
-    finally:
-        board.stop()
+    got, want = device_and_host_outputs(g, x, "dense", tmp_path)
     assert len(np.unique(want)) > 3
-    assert np.array_equal(np.array(got), want)
+    assert np.array_equal(got, want)
