@@ -107,7 +107,8 @@ def measure_inferences(pa: PowerMonitor | None, runner: InferenceRunner, clock_h
                 s.arm()
             if trigger_pin is None:
                 pa.trigger()
-            cycles, counted_s = _counted(runner.infer(1, 0, settings.gap_us), clock_hz)[0]
+            laps = runner.infer(1, 0, settings.gap_us)
+            cycles, counted_s = _counted(laps, clock_hz)[0]
             wf = pa.fetch(timeout_s=plan.duration_s + FETCH_MARGIN_S)
         except BaseException:
             _quiet_abort(pa)
@@ -115,9 +116,23 @@ def measure_inferences(pa: PowerMonitor | None, runner: InferenceRunner, clock_h
         evidence = Evidence(wf, plan.pretrigger_points, cycles, counted_s)
         timings = _read_all(sources, evidence, i)
         results.append(_one(i, wf, timings, settings, cycles))
+        if cycles is None:
+            _check_wrapped_lap(results[-1].latency_s, laps, clock_hz, i)
         if on_record is not None:  # e.g. keep the raw record as a trace file
             on_record(i, wf, results[-1])
     return results
+
+
+def _check_wrapped_lap(latency_s: float, laps: Any, clock_hz: float, index: int) -> None:
+    """A lap the firmware reports as wrapped lasted at least one full 24-bit SysTick period: a
+    shorter pulse on the monitor is a misread (a low-current phase taken for the end), so it
+    is refused rather than stored."""
+    hz = getattr(laps, "counter_hz", None) or clock_hz
+    floor = (1 << COUNTER_BITS) / hz
+    if latency_s < floor:
+        raise InstrumentError(
+            f"inference {index}: the monitor timed {latency_s * 1e3:.3f} ms, but the on-chip counter wrapped, "
+            f"so the inference took at least {floor * 1e3:.3f} ms ({1 << COUNTER_BITS} ticks at {hz:g} Hz)")
 
 
 def calibrate_latency(pa: PowerMonitor, runner: InferenceRunner, clock_hz: float, settings: MeasureSettings,
