@@ -118,7 +118,7 @@ class Pipeline:
         if self.req.module is not None:  # a user's own module: trained here, not cached (no stable key)
             model = copy.deepcopy(self.req.module).cpu()
             seed_everything(self.req.seed)
-            self._train(model, m.epochs, "train baseline", self.req.seed, cosine_decay=m.lr_schedule == "cosine")
+            self._train_baseline(model)
             key = cache_mod.key(STAGE_VERSION, "user-module", id(model))
             self.cache = cache_mod.ModelCache(None)
             return model.eval(), key, accuracy(model, self.data.x_test, self.data.y_test)
@@ -128,11 +128,16 @@ class Pipeline:
         def fresh() -> dict[str, Any]:
             seed_everything(self.req.seed)
             model = build_model(m.arch, self.data.input_shape, self.data.num_classes)
-            self._train(model, m.epochs, "train baseline", self.req.seed, cosine_decay=m.lr_schedule == "cosine")
+            self._train_baseline(model)
             return {"model": model, "accuracy": accuracy(model, self.data.x_test, self.data.y_test)}
 
         hit = self.cache.get_or_compute("baseline", k, fresh)
         return hit["model"], k, hit["accuracy"]
+
+    def _train_baseline(self, model: nn.Module) -> nn.Module:
+        """The baseline alone follows the model's ``lr_schedule``; retraining and QAT keep a constant rate."""
+        m = self.req.model
+        return self._train(model, m.epochs, "train baseline", self.req.seed, cosine_decay=m.lr_schedule == "cosine")
 
     def _train(self, model: nn.Module, epochs: float, label: str, seed: int, **kw: Any) -> nn.Module:
         m = self.req.model

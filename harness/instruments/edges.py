@@ -35,7 +35,7 @@ def robust_noise(pre: np.ndarray) -> float:
     firmware that works before it raises the GPIO (parsing the command, clearing the arena) puts
     a short step into the pre-trigger record; np.std counted it as noise, and the 6-sigma
     threshold then rose above the inference's own low-current phases, which ended the pulse
-    early (a ResNet on sim-pico timed at 23 ms instead of 350 ms)."""
+    early (a ResNet on sim-pico timed at 23 ms instead of 151 ms)."""
     if len(pre) < 3:
         return 0.0
     return float(1.4826 * np.median(np.abs(pre - np.median(pre))))

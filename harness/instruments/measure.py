@@ -115,11 +115,12 @@ def measure_inferences(pa: PowerMonitor | None, runner: InferenceRunner, clock_h
             raise
         evidence = Evidence(wf, plan.pretrigger_points, cycles, counted_s)
         timings = _read_all(sources, evidence, i)
-        results.append(_one(i, wf, timings, settings, cycles))
+        measured = _one(i, wf, timings, settings, cycles)
         if cycles is None:
-            _check_wrapped_lap(results[-1].latency_s, laps, clock_hz, i)
+            _check_wrapped_lap(measured.latency_s, laps, clock_hz, i)
+        results.append(measured)
         if on_record is not None:  # e.g. keep the raw record as a trace file
-            on_record(i, wf, results[-1])
+            on_record(i, wf, measured)
     return results
 
 
